@@ -1,0 +1,1 @@
+//! Salt envelope codec.

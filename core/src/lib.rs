@@ -1,0 +1,4 @@
+//! placeholder
+pub mod client;
+pub mod codec;
+pub mod server;
