@@ -1,1 +1,512 @@
-//! Request client.
+//! The request client: Salt's `AsyncReqMessageClient`, as a sans-IO state machine.
+//!
+//! [`Client`] keeps the send queue, the table of unfinished requests, their timeouts
+//! and retries, and the connection state. It reads no clock and touches no socket: a
+//! driver passes `now` into every call, carries out the [`SocketAction`]s, sends the
+//! [`Transmit`]s, feeds replies back, and wakes the client at [`Client::poll_timeout`].
+//!
+//! # Methods, in four groups
+//! - **Inputs** — [`submit`](Client::submit), [`cancel`](Client::cancel),
+//!   [`close`](Client::close), [`handle_connected`](Client::handle_connected),
+//!   [`handle_connect_failed`](Client::handle_connect_failed),
+//!   [`handle_peer_lost`](Client::handle_peer_lost), [`handle_reply`](Client::handle_reply),
+//!   [`handle_timeout`](Client::handle_timeout).
+//! - **Outputs**, drained after every input in this order:
+//!   1. [`poll_action`](Client::poll_action) — open a fresh socket, or close it. Carry
+//!      it out before sending anything: transmissions are only released on an open
+//!      connection.
+//!   2. [`poll_transmit`](Client::poll_transmit) until `None` — hand each to the socket.
+//!   3. [`poll_completion`](Client::poll_completion) until `None` — resolve the callers.
+//!   4. [`poll_timeout`](Client::poll_timeout) — when to call `handle_timeout` next.
+//! - **Getters** — [`stats`](Client::stats), [`pending`](Client::pending),
+//!   [`is_connected`](Client::is_connected), [`config`](Client::config).
+//!
+//! # Rules the client keeps
+//! - Every accepted request completes exactly once: reply, `TimedOut`, `PeerLost`,
+//!   `Cancelled`, `Closed`, `ReplyTooLarge` or `MalformedReply`.
+//! - A request's timeout bounds each wait: in the queue before its first transmission
+//!   (then it fails with 0 attempts and is never sent), each attempt from the moment it
+//!   is handed to the socket, and the wait for a slot before each retry.
+//! - Cancelled, expired and closed requests are never transmitted.
+//! - Lockstep: a timed-out or cancelled in-flight attempt resets the socket, and no
+//!   reply is accepted until the new socket is reported connected. During a backoff
+//!   pause the retrying request keeps the slot: the queue waits behind it.
+//! - Pipelined: a timed-out attempt is re-sent on the same socket; a late reply to an
+//!   earlier attempt of an unfinished request completes it; any other reply is stray.
+//! - Replies that arrive while no connection is open are stray: discarded and counted.
+//!
+//! # Drive loop
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use reqchan_core::client::{Client, ClientConfig, RequestOptions, SocketAction};
+//!
+//! let mut client = Client::new(ClientConfig::default()).unwrap();
+//! let start = Instant::now();
+//! let id = client.submit(start, Bytes::from_static(b"ping"), RequestOptions::default()).unwrap();
+//!
+//! // A toy "socket": whatever is sent is answered with the same bytes.
+//! let mut wire: Vec<Vec<Bytes>> = Vec::new();
+//! let mut now = start;
+//! let mut answered = None;
+//! for _ in 0..10 {
+//!     // 1. Socket actions first.
+//!     while let Some(action) = client.poll_action() {
+//!         match action {
+//!             SocketAction::Connect { .. } => client.handle_connected(now),
+//!             SocketAction::Close => {}
+//!             _ => {}
+//!         }
+//!     }
+//!     // 2. Then transmissions.
+//!     while let Some(transmit) = client.poll_transmit(now) {
+//!         wire.push(transmit.into_frames());
+//!     }
+//!     // 3. Then completions.
+//!     while let Some(done) = client.poll_completion() {
+//!         answered = Some(done);
+//!     }
+//!     if answered.is_some() {
+//!         break;
+//!     }
+//!     // 4. Wait for the socket or the timer, whichever comes first.
+//!     if let Some(frames) = wire.pop() {
+//!         client.handle_reply(now, &frames);
+//!     } else if let Some(deadline) = client.poll_timeout() {
+//!         now = deadline.max(now);
+//!         client.handle_timeout(now);
+//!     }
+//!     now += Duration::from_millis(1);
+//! }
+//! let done = answered.unwrap();
+//! assert_eq!(done.id, id);
+//! assert_eq!(done.result.unwrap(), Bytes::from_static(b"ping"));
+//! ```
+
+mod backoff;
+mod config;
+mod deadlines;
+mod error;
+mod id;
+mod link;
+mod output;
+mod queue;
+mod requests;
+mod stats;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+pub use backoff::{Backoff, ExponentialBackoff, InvalidBackoff};
+pub use config::{ClientConfig, ConfigError, InvalidOptions, MAX_DURATION, Mode, RequestDefaults, RequestOptions};
+pub use error::{RequestError, SubmitError};
+pub use id::RequestId;
+pub use output::{Completion, ConnectReason, SocketAction, Transmit};
+pub use stats::ClientStats;
+
+use link::Link;
+use queue::IdQueue;
+use requests::{Phase, Request, Requests};
+
+use crate::rng::Rng;
+
+/// The request client state machine. See the [module docs](self) for the drive loop.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    requests: Requests,
+    /// Requests never transmitted, in submission order.
+    queue: IdQueue,
+    /// Requests ready for another attempt; served before `queue`.
+    retries: IdQueue,
+    /// Lockstep: the request on the wire, which the next reply answers.
+    on_the_wire: Option<RequestId>,
+    link: Link,
+    completions: VecDeque<Completion>,
+    next_id: u64,
+    /// The latest `now` seen; time never runs backwards inside the client.
+    latest: Option<Instant>,
+    rng: Rng,
+    stats: ClientStats,
+}
+
+impl Client {
+    /// A client with `config`, asking for its first connection (see [`poll_action`](Self::poll_action)).
+    pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            rng: Rng::new(config.seed),
+            config,
+            requests: Requests::default(),
+            queue: IdQueue::default(),
+            retries: IdQueue::default(),
+            on_the_wire: None,
+            link: Link::new(),
+            completions: VecDeque::new(),
+            next_id: 0,
+            latest: None,
+            stats: ClientStats::default(),
+        })
+    }
+
+    // ----- inputs -----
+
+    /// Accepts a request for `payload`, to be sent when a slot is free.
+    ///
+    /// Refused, with nothing queued, if the client is closed, the payload is larger
+    /// than `max_message_size`, the options are invalid, or `max_queued` requests wait.
+    pub fn submit(&mut self, now: Instant, payload: Bytes, options: RequestOptions) -> Result<RequestId, SubmitError> {
+        let now = self.observe(now);
+        if self.link.is_closed() {
+            return Err(SubmitError::Closed);
+        }
+        let limit = self.config.max_message_size;
+        if payload.len() > limit {
+            return Err(SubmitError::TooLarge { size: payload.len(), limit });
+        }
+        let options = options.resolve(&self.config.defaults).map_err(SubmitError::InvalidOptions)?;
+        if self.waiting() >= self.config.max_queued {
+            return Err(SubmitError::QueueFull { capacity: self.config.max_queued });
+        }
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        self.requests.insert(id, Request::new(payload, options, now + options.timeout));
+        self.queue.push_back(id);
+        self.stats.submitted += 1;
+        Ok(id)
+    }
+
+    /// Cancels request `id`: it completes with `Cancelled` and is never sent again.
+    /// Returns false, and does nothing, if `id` is not an unfinished request.
+    ///
+    /// In lockstep mode, cancelling the request on the wire resets the socket, since a
+    /// REQ socket cannot send again before it receives.
+    pub fn cancel(&mut self, now: Instant, id: RequestId) -> bool {
+        self.observe(now);
+        let Some(request) = self.remove(id) else {
+            return false;
+        };
+        if request.phase() == Phase::InFlight && self.is_lockstep() {
+            self.reset_socket(ConnectReason::Cancelled(id));
+        }
+        self.complete(id, request.attempts, Err(RequestError::Cancelled));
+        true
+    }
+
+    /// Closes the client: every unfinished request completes with `Closed` (in
+    /// submission order), nothing is transmitted from now on, and the driver is asked to
+    /// drop the socket. Later submissions are refused; later inputs are ignored.
+    pub fn close(&mut self, now: Instant) {
+        self.observe(now);
+        if self.link.is_closed() {
+            return;
+        }
+        for id in self.requests.ids_in(None) {
+            if let Some(request) = self.requests.remove(id) {
+                self.complete(id, request.attempts, Err(RequestError::Closed));
+            }
+        }
+        self.queue.clear();
+        self.retries.clear();
+        self.on_the_wire = None;
+        self.link.close();
+    }
+
+    /// The socket asked for by [`SocketAction::Connect`] is connected: transmissions
+    /// can start. Ignored if no connection was being opened.
+    pub fn handle_connected(&mut self, now: Instant) {
+        self.observe(now);
+        self.link.connected();
+    }
+
+    /// The socket asked for by [`SocketAction::Connect`] could not connect. The client
+    /// asks again after the reconnect backoff; queued requests keep their deadlines.
+    pub fn handle_connect_failed(&mut self, now: Instant) {
+        let now = self.observe(now);
+        if self.link.connect_failed(now, &self.config.reconnect, &mut self.rng) {
+            self.stats.connect_failures += 1;
+        }
+    }
+
+    /// The connection broke (the peer went away, or a send failed): every attempt in
+    /// flight fails at once, to be retried if tries remain, and the socket is reset.
+    /// Ignored unless a connection is open.
+    pub fn handle_peer_lost(&mut self, now: Instant) {
+        let now = self.observe(now);
+        if !self.link.is_open() {
+            return;
+        }
+        self.reset_socket(ConnectReason::PeerLost);
+        for id in self.requests.ids_in(Some(Phase::InFlight)) {
+            self.fail_attempt(now, id, AttemptFailure::PeerLost);
+        }
+    }
+
+    /// A message arrived on the open socket. Completes the request it answers; a reply
+    /// that answers no unfinished request is discarded and counted as stray.
+    pub fn handle_reply(&mut self, now: Instant, frames: &[Bytes]) {
+        self.observe(now);
+        let Some((id, result)) = self.match_reply(frames) else {
+            self.stats.stray_replies += 1;
+            return;
+        };
+        let result = result.and_then(|payload| {
+            let limit = self.config.max_message_size;
+            match payload.len() {
+                size if size > limit => Err(RequestError::ReplyTooLarge { size, limit }),
+                _ => Ok(payload),
+            }
+        });
+        if let Some(request) = self.remove(id) {
+            self.complete(id, request.attempts, result);
+        }
+    }
+
+    /// Processes every deadline that has come at `now`: queue expiry, attempt timeouts,
+    /// ends of backoff pauses, reconnect pauses. Does nothing if nothing is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.observe(now);
+        self.link.handle_timeout(now);
+        while let Some(id) = self.requests.next_due(now) {
+            let Some(request) = self.requests.get(id) else { break };
+            match request.phase() {
+                Phase::Queued | Phase::Ready => self.expire(id),
+                Phase::InFlight => {
+                    if self.is_lockstep() {
+                        self.reset_socket(ConnectReason::AttemptTimedOut(id));
+                    }
+                    self.fail_attempt(now, id, AttemptFailure::TimedOut);
+                }
+                Phase::BackingOff => self.make_ready(now, id),
+            }
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next socket action for the driver. Drain before [`poll_transmit`](Self::poll_transmit).
+    pub fn poll_action(&mut self) -> Option<SocketAction> {
+        self.link.poll_action()
+    }
+
+    /// The next message to hand to the socket, if a connection is open and a slot is
+    /// free. The attempt's timeout starts at `now`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let now = self.observe(now);
+        if !self.link.is_open() {
+            return None;
+        }
+        while self.slot_free() {
+            let requests = &self.requests;
+            let id = self
+                .retries
+                .pop_front(|id| requests.is_in(id, Phase::Ready))
+                .or_else(|| self.queue.pop_front(|id| requests.is_in(id, Phase::Queued)))?;
+            let request = self.requests.get(id)?;
+            if request.deadline() <= now {
+                // Due but not yet seen by `handle_timeout`: never send it.
+                self.expire(id);
+                continue;
+            }
+            let deadline = now + request.options.timeout;
+            let request = self.requests.transition(id, Phase::InFlight, deadline)?;
+            request.attempts += 1;
+            let attempt = request.attempts;
+            let payload = request.payload.clone();
+            self.stats.transmitted += 1;
+            if attempt > 1 {
+                self.stats.retried += 1;
+            }
+            return Some(match self.config.mode {
+                Mode::Lockstep => {
+                    self.on_the_wire = Some(id);
+                    Transmit::lockstep(id, attempt, payload)
+                }
+                Mode::Pipelined { .. } => Transmit::pipelined(id, attempt, payload),
+            });
+        }
+        None
+    }
+
+    /// The next finished request. Each accepted request appears here exactly once.
+    pub fn poll_completion(&mut self) -> Option<Completion> {
+        self.completions.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.requests.next_deadline(), self.link.retry_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- getters -----
+
+    /// Counters since creation.
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// Unfinished requests: queued, in flight, or between attempts.
+    pub fn pending(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether a connection is open (reported by the driver and not lost or reset since).
+    pub fn is_connected(&self) -> bool {
+        self.link.is_open()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.link.is_closed()
+    }
+
+    /// The configuration the client runs with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    // ----- internals -----
+
+    fn observe(&mut self, now: Instant) -> Instant {
+        let now = self.latest.map_or(now, |latest| latest.max(now));
+        self.latest = Some(now);
+        now
+    }
+
+    fn is_lockstep(&self) -> bool {
+        self.config.mode == Mode::Lockstep
+    }
+
+    /// Requests counted against `max_queued`: everything not on the wire.
+    fn waiting(&self) -> usize {
+        self.requests.len() - self.requests.count(Phase::InFlight)
+    }
+
+    fn slot_free(&self) -> bool {
+        let busy = match self.config.mode {
+            // A lockstep retry keeps the slot through its backoff pause.
+            Mode::Lockstep => self.requests.count(Phase::InFlight) + self.requests.count(Phase::BackingOff),
+            Mode::Pipelined { .. } => self.requests.count(Phase::InFlight),
+        };
+        busy < self.config.mode.max_in_flight()
+    }
+
+    /// Which unfinished request `frames` answer, and with what.
+    fn match_reply(&self, frames: &[Bytes]) -> Option<(RequestId, Result<Bytes, RequestError>)> {
+        if !self.link.is_open() {
+            return None;
+        }
+        match self.config.mode {
+            Mode::Lockstep => {
+                let id = self.on_the_wire?;
+                let result = match frames {
+                    [payload] => Ok(payload.clone()),
+                    _ => Err(RequestError::MalformedReply { reason: "a lockstep reply must be exactly one frame" }),
+                };
+                Some((id, result))
+            }
+            Mode::Pipelined { .. } => {
+                let id = RequestId::from_frame(frames.first()?)?;
+                // A request never transmitted cannot have been answered.
+                if self.requests.get(id)?.phase() == Phase::Queued {
+                    return None;
+                }
+                let result = match frames {
+                    [_, delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
+                    _ => Err(RequestError::MalformedReply {
+                        reason: "a pipelined reply must be [request-id, empty, payload]",
+                    }),
+                };
+                Some((id, result))
+            }
+        }
+    }
+
+    /// Removes `id` from every structure that tracks it.
+    fn remove(&mut self, id: RequestId) -> Option<Request> {
+        let request = self.requests.remove(id)?;
+        match request.phase() {
+            Phase::Queued => {
+                let live = self.requests.count(Phase::Queued);
+                let requests = &self.requests;
+                self.queue.compact(live, |id| requests.is_in(id, Phase::Queued));
+            }
+            Phase::Ready => {
+                let live = self.requests.count(Phase::Ready);
+                let requests = &self.requests;
+                self.retries.compact(live, |id| requests.is_in(id, Phase::Ready));
+            }
+            Phase::InFlight if self.on_the_wire == Some(id) => self.on_the_wire = None,
+            Phase::InFlight | Phase::BackingOff => {}
+        }
+        Some(request)
+    }
+
+    /// A waiting request's deadline came before it could be sent.
+    fn expire(&mut self, id: RequestId) {
+        if let Some(request) = self.remove(id) {
+            self.complete(id, request.attempts, Err(RequestError::TimedOut { attempts: request.attempts }));
+        }
+    }
+
+    /// The attempt in flight for `id` failed: schedule a retry if tries remain, else
+    /// complete with the failure.
+    fn fail_attempt(&mut self, now: Instant, id: RequestId, failure: AttemptFailure) {
+        let Some(request) = self.requests.get(id) else { return };
+        if !request.tries_left() {
+            let attempts = request.attempts;
+            let error = match failure {
+                AttemptFailure::TimedOut => RequestError::TimedOut { attempts },
+                AttemptFailure::PeerLost => RequestError::PeerLost { attempts },
+            };
+            self.remove(id);
+            self.complete(id, attempts, Err(error));
+            return;
+        }
+        if self.on_the_wire == Some(id) {
+            self.on_the_wire = None;
+        }
+        let pause = request.options.backoff.delay(request.attempts, &mut self.rng);
+        if pause.is_zero() {
+            self.make_ready(now, id);
+        } else {
+            self.requests.transition(id, Phase::BackingOff, now + pause);
+        }
+    }
+
+    /// Puts `id` in the retry queue, bounded by its timeout like any wait.
+    fn make_ready(&mut self, now: Instant, id: RequestId) {
+        let Some(request) = self.requests.get(id) else { return };
+        let deadline = now + request.options.timeout;
+        self.requests.transition(id, Phase::Ready, deadline);
+        self.retries.push_back(id);
+    }
+
+    fn reset_socket(&mut self, reason: ConnectReason) {
+        self.stats.resets += 1;
+        self.link.reconnect(reason);
+    }
+
+    fn complete(&mut self, id: RequestId, attempts: u32, result: Result<Bytes, RequestError>) {
+        match &result {
+            Ok(_) => self.stats.replied += 1,
+            Err(RequestError::TimedOut { .. }) => self.stats.timed_out += 1,
+            Err(RequestError::Cancelled) => self.stats.cancelled += 1,
+            Err(RequestError::Closed) => self.stats.closed += 1,
+            Err(_) => self.stats.failed += 1,
+        }
+        self.completions.push_back(Completion { id, attempts, result });
+    }
+}
+
+/// Why an attempt on the wire failed.
+#[derive(Debug, Clone, Copy)]
+enum AttemptFailure {
+    TimedOut,
+    PeerLost,
+}

@@ -1,0 +1,190 @@
+//! Client configuration and per-request options, validated up front.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::backoff::{Backoff, ExponentialBackoff};
+
+/// The longest timeout or delay accepted anywhere (a year): keeps deadline arithmetic
+/// far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How requests share the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// One request in flight on a REQ socket, as Salt does. A timed-out attempt resets
+    /// the socket, since a REQ socket cannot send again before it has received.
+    Lockstep,
+    /// Up to `max_in_flight` requests on a DEALER socket, each sent as
+    /// `[request-id, empty, payload]` and matched to its reply by the echoed id.
+    Pipelined {
+        /// Requests outstanding on the wire at once.
+        max_in_flight: usize,
+    },
+}
+
+impl Mode {
+    pub(crate) fn max_in_flight(&self) -> usize {
+        match self {
+            Mode::Lockstep => 1,
+            Mode::Pipelined { max_in_flight } => *max_in_flight,
+        }
+    }
+}
+
+/// Everything a [`Client`](super::Client) needs to know, checked by
+/// [`Client::new`](super::Client::new).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Lockstep (REQ) or pipelined (DEALER). Default: lockstep.
+    pub mode: Mode,
+    /// Requests waiting to be sent (queued, or between attempts) before
+    /// [`submit`](super::Client::submit) refuses with `QueueFull`. Default: 10,000.
+    pub max_queued: usize,
+    /// Largest request payload accepted and largest reply delivered, in bytes.
+    /// Default: 64 MiB.
+    pub max_message_size: usize,
+    /// Options used where a request's [`RequestOptions`] leave a field unset.
+    pub defaults: RequestDefaults,
+    /// Delay between failed attempts to open a connection.
+    /// Default: 100 ms doubling up to 5 s, jitter 0.5.
+    pub reconnect: ExponentialBackoff,
+    /// Seed for every random choice the client makes (backoff jitter).
+    pub seed: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        let reconnect = ExponentialBackoff::new(Duration::from_millis(100), Duration::from_secs(5))
+            .and_then(|b| b.with_jitter(0.5))
+            .expect("the default reconnect policy is valid");
+        Self {
+            mode: Mode::Lockstep,
+            max_queued: 10_000,
+            max_message_size: 64 << 20,
+            defaults: RequestDefaults::default(),
+            reconnect,
+            seed: 0,
+        }
+    }
+}
+
+impl ClientConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_queued == 0 {
+            return Err(ConfigError("max_queued must be at least 1"));
+        }
+        if self.mode.max_in_flight() == 0 {
+            return Err(ConfigError("max_in_flight must be at least 1"));
+        }
+        if self.max_message_size == 0 {
+            return Err(ConfigError("max_message_size must be at least 1"));
+        }
+        if self.defaults.timeout.is_zero() {
+            return Err(ConfigError("the default timeout must be greater than zero"));
+        }
+        if self.defaults.tries == 0 {
+            return Err(ConfigError("the default tries must be at least 1"));
+        }
+        if self.defaults.timeout > MAX_DURATION {
+            return Err(ConfigError("the default timeout must be at most MAX_DURATION (a year)"));
+        }
+        Ok(())
+    }
+}
+
+/// The client-wide request options. Salt's defaults: 60 s, 3 tries, no backoff.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct RequestDefaults {
+    /// How long one attempt waits for its reply, counted from transmission. A request
+    /// still queued this long after submission fails without being sent.
+    pub timeout: Duration,
+    /// Attempts in total, at least 1.
+    pub tries: u32,
+    /// Delay before each retry.
+    pub backoff: Backoff,
+}
+
+impl Default for RequestDefaults {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(60), tries: 3, backoff: Backoff::Immediate }
+    }
+}
+
+/// Per-request overrides of the client's [`RequestDefaults`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct RequestOptions {
+    /// Overrides [`RequestDefaults::timeout`].
+    pub timeout: Option<Duration>,
+    /// Overrides [`RequestDefaults::tries`].
+    pub tries: Option<u32>,
+    /// Overrides [`RequestDefaults::backoff`].
+    pub backoff: Option<Backoff>,
+}
+
+impl RequestOptions {
+    /// Sets the per-attempt timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the number of attempts in total.
+    pub fn tries(mut self, tries: u32) -> Self {
+        self.tries = Some(tries);
+        self
+    }
+
+    /// Sets the delay policy between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// These options with the client's defaults filled in, or why they are unusable.
+    pub(crate) fn resolve(&self, defaults: &RequestDefaults) -> Result<RequestDefaults, InvalidOptions> {
+        let resolved = RequestDefaults {
+            timeout: self.timeout.unwrap_or(defaults.timeout),
+            tries: self.tries.unwrap_or(defaults.tries),
+            backoff: self.backoff.unwrap_or(defaults.backoff),
+        };
+        if resolved.timeout.is_zero() {
+            return Err(InvalidOptions("timeout must be greater than zero"));
+        }
+        if resolved.tries == 0 {
+            return Err(InvalidOptions("tries must be at least 1"));
+        }
+        if resolved.timeout > MAX_DURATION {
+            return Err(InvalidOptions("timeout must be at most MAX_DURATION (a year)"));
+        }
+        Ok(resolved)
+    }
+}
+
+/// A [`ClientConfig`] that cannot work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigError(&'static str);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid client config: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// [`RequestOptions`] that cannot work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidOptions(&'static str);
+
+impl fmt::Display for InvalidOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for InvalidOptions {}

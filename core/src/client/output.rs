@@ -1,0 +1,82 @@
+//! What the client asks of its driver: socket actions, transmissions, completions.
+
+use bytes::Bytes;
+
+use super::error::RequestError;
+use super::id::RequestId;
+
+/// A socket-level action for the driver, from [`Client::poll_action`](super::Client::poll_action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketAction {
+    /// Drop the current socket if there is one (never read from it again), open a fresh
+    /// one and connect it; then report [`handle_connected`](super::Client::handle_connected)
+    /// or [`handle_connect_failed`](super::Client::handle_connect_failed).
+    Connect {
+        /// Why, for logs.
+        reason: ConnectReason,
+    },
+    /// Drop the socket for good: the client is closed.
+    Close,
+}
+
+/// Why the client asked for a (new) connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectReason {
+    /// The client was just created.
+    Initial,
+    /// The previous connection attempt failed and its pause is over.
+    Retry,
+    /// A lockstep attempt timed out: the REQ socket is stuck waiting for its reply.
+    AttemptTimedOut(RequestId),
+    /// The driver reported the peer lost.
+    PeerLost,
+    /// The in-flight lockstep request was cancelled.
+    Cancelled(RequestId),
+}
+
+/// One transmission to hand to the socket, from [`Client::poll_transmit`](super::Client::poll_transmit).
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// The request being sent.
+    pub id: RequestId,
+    /// 1 for the first transmission, 2 for the first retry, ...
+    pub attempt: u32,
+    frames: [Bytes; 3],
+    len: usize,
+}
+
+impl Transmit {
+    pub(crate) fn lockstep(id: RequestId, attempt: u32, payload: Bytes) -> Self {
+        Self { id, attempt, frames: [payload, Bytes::new(), Bytes::new()], len: 1 }
+    }
+
+    pub(crate) fn pipelined(id: RequestId, attempt: u32, payload: Bytes) -> Self {
+        let id_frame = Bytes::copy_from_slice(&id.to_frame());
+        Self { id, attempt, frames: [id_frame, Bytes::new(), payload], len: 3 }
+    }
+
+    /// The message's frames: `[payload]` in lockstep mode (a REQ socket adds the
+    /// delimiter), `[request-id, empty, payload]` in pipelined mode.
+    pub fn frames(&self) -> &[Bytes] {
+        &self.frames[..self.len]
+    }
+
+    /// The frames, owned.
+    pub fn into_frames(self) -> Vec<Bytes> {
+        let len = self.len;
+        self.frames.into_iter().take(len).collect()
+    }
+}
+
+/// The one outcome of an accepted request, from [`Client::poll_completion`](super::Client::poll_completion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The request.
+    pub id: RequestId,
+    /// Transmissions made for it.
+    pub attempts: u32,
+    /// The reply payload, or why there is none.
+    pub result: Result<Bytes, RequestError>,
+}

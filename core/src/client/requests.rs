@@ -1,0 +1,134 @@
+//! The table of accepted, unfinished requests, with each request's one deadline and a
+//! count per phase kept in step by every transition.
+//!
+//! Bounded: `submit` refuses once `max_queued` requests are waiting, so it holds at most
+//! `max_queued + max_in_flight`.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::config::RequestDefaults;
+use super::deadlines::Deadlines;
+use super::id::{BuildIdHasher, RequestId};
+
+/// Where an accepted request stands, and what its deadline means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// In the send queue, never transmitted. Deadline: submission + timeout.
+    Queued,
+    /// Transmitted, waiting for its reply. Deadline: transmission + timeout.
+    InFlight,
+    /// An attempt failed; pausing before the retry. Deadline: end of the pause.
+    BackingOff,
+    /// In the retry queue, waiting for a slot. Deadline: readiness + timeout.
+    Ready,
+}
+
+impl Phase {
+    const ALL: usize = 4;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) payload: Bytes,
+    pub(crate) options: RequestDefaults,
+    /// Transmissions so far.
+    pub(crate) attempts: u32,
+    phase: Phase,
+    deadline: Instant,
+}
+
+impl Request {
+    pub(crate) fn new(payload: Bytes, options: RequestDefaults, deadline: Instant) -> Self {
+        Self { payload, options, attempts: 0, phase: Phase::Queued, deadline }
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub(crate) fn tries_left(&self) -> bool {
+        self.attempts < self.options.tries
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    map: HashMap<RequestId, Request, BuildIdHasher>,
+    deadlines: Deadlines,
+    counts: [usize; Phase::ALL],
+}
+
+impl Requests {
+    pub(crate) fn insert(&mut self, id: RequestId, request: Request) {
+        self.deadlines.insert(request.deadline, id);
+        self.counts[request.phase.index()] += 1;
+        let previous = self.map.insert(id, request);
+        debug_assert!(previous.is_none(), "{id} reused");
+    }
+
+    pub(crate) fn remove(&mut self, id: RequestId) -> Option<Request> {
+        let request = self.map.remove(&id)?;
+        self.deadlines.remove(request.deadline, id);
+        self.counts[request.phase.index()] -= 1;
+        Some(request)
+    }
+
+    /// Moves `id` to `phase` with a new `deadline`. Returns the request, or `None` if
+    /// `id` is not live.
+    pub(crate) fn transition(&mut self, id: RequestId, phase: Phase, deadline: Instant) -> Option<&mut Request> {
+        let request = self.map.get_mut(&id)?;
+        self.deadlines.remove(request.deadline, id);
+        self.deadlines.insert(deadline, id);
+        self.counts[request.phase.index()] -= 1;
+        self.counts[phase.index()] += 1;
+        request.phase = phase;
+        request.deadline = deadline;
+        Some(request)
+    }
+
+    pub(crate) fn get(&self, id: RequestId) -> Option<&Request> {
+        self.map.get(&id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn count(&self, phase: Phase) -> usize {
+        self.counts[phase.index()]
+    }
+
+    pub(crate) fn is_in(&self, id: RequestId, phase: Phase) -> bool {
+        self.map.get(&id).is_some_and(|r| r.phase == phase)
+    }
+
+    /// The earliest deadline of any request.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first()
+    }
+
+    /// The request whose deadline is earliest, if that deadline has come at `now`.
+    pub(crate) fn next_due(&self, now: Instant) -> Option<RequestId> {
+        self.deadlines.first_due(now)
+    }
+
+    /// Ids in `phase` (all if `None`), in submission order. Linear: for rare events.
+    pub(crate) fn ids_in(&self, phase: Option<Phase>) -> Vec<RequestId> {
+        #[allow(clippy::disallowed_methods)] // sorted right below
+        let mut ids: Vec<RequestId> =
+            self.map.iter().filter(|(_, r)| phase.is_none_or(|p| r.phase == p)).map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
