@@ -1,0 +1,5 @@
+//! async-std adapter for reqchan.
+
+mod runtime;
+
+pub use runtime::AsyncStdRuntime;
