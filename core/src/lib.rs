@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod registry;
 pub mod server;
 
 mod rng;
