@@ -1,0 +1,169 @@
+//! The scripted peer: a REP server (lockstep, frames `[payload]`) or a ROUTER/REP server
+//! that echoes the request-id envelope (pipelined, `[id, "", payload]`).
+//!
+//! It records every message it received, tagged with the request id and attempt the
+//! client gave it (the sim carries them beside the frames), so tests count real
+//! transmissions. Each received message is handled independently, like a pool of
+//! workers: a slow answer to one request does not hold up the next.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqchan_core::client::RequestId;
+
+use super::rng::SimRng;
+
+/// What the server does with one received request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Reply after the server's usual `delay`.
+    Answer,
+    /// Reply after this long instead (a slow server).
+    AnswerAfter(Duration),
+    /// Never reply.
+    Silent,
+    /// Reply promptly with frames that are not a reply to this request: two frames in
+    /// lockstep, a non-empty delimiter in pipelined mode.
+    Malformed,
+    /// Reply promptly with a payload of this many bytes.
+    Oversized(usize),
+    /// Reply promptly with seeded random frames: two or three frames in lockstep
+    /// (malformed), an unreadable request-id frame in pipelined mode (stray).
+    Junk,
+}
+
+/// One message the server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    /// The connection it came on (see `Sim::epoch`).
+    pub epoch: u64,
+    pub id: RequestId,
+    pub attempt: u32,
+    pub payload: Bytes,
+    pub behaviour: Behaviour,
+    /// The reply payload the server sent, if it sent a well-formed reply.
+    pub reply: Option<Bytes>,
+}
+
+type Policy = Box<dyn FnMut(RequestId, u32, &[u8]) -> Behaviour>;
+
+/// The peer the client talks to. Tests set its behaviour with [`Server::behave`] or
+/// [`Server::script`], and read what it received.
+pub struct Server {
+    pipelined: bool,
+    policy: Policy,
+    /// Processing time of an [`Behaviour::Answer`].
+    pub delay: Duration,
+    received: Vec<Received>,
+    rng: SimRng,
+}
+
+impl Server {
+    pub(super) fn new(pipelined: bool, seed: u64) -> Self {
+        Self {
+            pipelined,
+            policy: Box::new(|_, _, _| Behaviour::Answer),
+            delay: Duration::ZERO,
+            received: Vec::new(),
+            rng: SimRng::new(seed.wrapping_add(1)),
+        }
+    }
+
+    /// Treat every request from now on the same way.
+    pub fn behave(&mut self, behaviour: Behaviour) {
+        self.policy = Box::new(move |_, _, _| behaviour);
+    }
+
+    /// Decide per request, from its id, attempt and payload.
+    pub fn script(&mut self, policy: impl FnMut(RequestId, u32, &[u8]) -> Behaviour + 'static) {
+        self.policy = Box::new(policy);
+    }
+
+    /// Every message received, in order of arrival.
+    pub fn received(&self) -> &[Received] {
+        &self.received
+    }
+
+    /// The transmissions of `id` that reached the server.
+    pub fn received_for(&self, id: RequestId) -> Vec<&Received> {
+        self.received.iter().filter(|r| r.id == id).collect()
+    }
+
+    /// How many transmissions of `id` reached the server.
+    pub fn transmissions(&self, id: RequestId) -> usize {
+        self.received.iter().filter(|r| r.id == id).count()
+    }
+
+    /// The reply payload the server sent for attempt `attempt` of `id`.
+    pub fn reply_to(&self, id: RequestId, attempt: u32) -> Option<Bytes> {
+        self.received.iter().find(|r| r.id == id && r.attempt == attempt).and_then(|r| r.reply.clone())
+    }
+
+    /// Receives `frames`; returns the reply frames and the processing time, if it answers.
+    pub(super) fn receive(
+        &mut self,
+        at: Instant,
+        epoch: u64,
+        id: RequestId,
+        attempt: u32,
+        frames: &[Bytes],
+    ) -> Option<(Duration, Vec<Bytes>)> {
+        let (envelope, payload) = if self.pipelined {
+            match frames {
+                [id_frame, delimiter, payload] if delimiter.is_empty() => (Some(id_frame.clone()), payload.clone()),
+                _ => panic!("the client sent a malformed pipelined request: {frames:?}"),
+            }
+        } else {
+            match frames {
+                [payload] => (None, payload.clone()),
+                _ => panic!("the client sent a malformed lockstep request: {frames:?}"),
+            }
+        };
+        let behaviour = (self.policy)(id, attempt, &payload);
+        let nth = self.received.len();
+        let mut reply = None;
+        let answer = match behaviour {
+            Behaviour::Silent => None,
+            Behaviour::Answer | Behaviour::AnswerAfter(_) => {
+                let delay = if let Behaviour::AnswerAfter(d) = behaviour { d } else { self.delay };
+                let body = Bytes::from(format!("reply {nth} to {}", String::from_utf8_lossy(&payload)));
+                reply = Some(body.clone());
+                Some((delay, self.frame(envelope, vec![body])))
+            }
+            Behaviour::Oversized(size) => {
+                let body = Bytes::from(vec![b'x'; size]);
+                reply = Some(body.clone());
+                Some((Duration::ZERO, self.frame(envelope, vec![body])))
+            }
+            Behaviour::Malformed => {
+                let frames = match envelope {
+                    Some(id_frame) => vec![id_frame, Bytes::from_static(b"not empty"), payload.clone()],
+                    None => vec![payload.clone(), Bytes::from_static(b"extra frame")],
+                };
+                Some((Duration::ZERO, frames))
+            }
+            Behaviour::Junk => {
+                let count = 2 + self.rng.below(2) as usize;
+                let mut frames: Vec<Bytes> = (0..count)
+                    .map(|_| {
+                        let len = self.rng.below(12) as usize;
+                        Bytes::from(self.rng.bytes(len))
+                    })
+                    .collect();
+                // Never eight bytes: an id frame must not be readable.
+                frames[0] = Bytes::from(self.rng.bytes(3));
+                Some((Duration::ZERO, frames))
+            }
+        };
+        self.received.push(Received { at, epoch, id, attempt, payload, behaviour, reply });
+        answer
+    }
+
+    fn frame(&self, envelope: Option<Bytes>, body: Vec<Bytes>) -> Vec<Bytes> {
+        match envelope {
+            Some(id_frame) => [vec![id_frame, Bytes::new()], body].concat(),
+            None => body,
+        }
+    }
+}
