@@ -4,6 +4,7 @@
 //! time, and drains the core's outputs after each input. It holds no protocol logic:
 //! the runtime adapters (`reqchan-tokio`, `reqchan-async-std`) only supply a [`Runtime`].
 
+pub mod client;
 mod runtime;
 
 pub use runtime::Runtime;

@@ -1,0 +1,61 @@
+//! The [`Runtime`] the drivers run on under tokio.
+
+use std::future::Future;
+use std::time::Instant;
+
+use reqchan_driver::Runtime;
+use tokio::runtime::Handle;
+
+/// A tokio runtime, by its [`Handle`]: driver tasks are spawned on it and its timer
+/// wakes them.
+#[derive(Debug, Clone)]
+pub struct TokioRuntime {
+    handle: Handle,
+}
+
+impl TokioRuntime {
+    /// The runtime the caller is running on, if any.
+    pub fn current() -> Option<Self> {
+        Handle::try_current().ok().map(Self::from_handle)
+    }
+
+    /// The runtime behind `handle`.
+    pub fn from_handle(handle: Handle) -> Self {
+        Self { handle }
+    }
+
+    /// The runtime's handle.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// A key for this runtime that no other live runtime shares (its `runtime::Id`).
+    pub fn key(&self) -> u64 {
+        let id = self.handle.id();
+        // `Id` is an opaque non-zero integer that displays as itself.
+        id.to_string().parse().unwrap_or_else(|_| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            id.hash(&mut hasher);
+            hasher.finish()
+        })
+    }
+}
+
+impl Runtime for TokioRuntime {
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        // The sleep registers with the timer of the runtime whose context is entered.
+        let _context = self.handle.enter();
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // Detached: the task ends by itself (or with the runtime).
+        drop(self.handle.spawn(future));
+    }
+}

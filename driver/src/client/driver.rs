@@ -1,0 +1,319 @@
+//! The drive loop: one task per channel owns the socket and one timer, feeds the core
+//! every input with the current time, and drains the core after each input in the
+//! documented order (socket actions, transmissions, completions, next timeout).
+//!
+//! Nothing here decides anything about requests: the core does. The loop only turns
+//! socket outcomes into core inputs (a connect that fails, a send or receive error is a
+//! lost peer) and core outputs into socket operations.
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use reqchan_core::client::{
+    Client, Completion, ConnectReason, RequestError, RequestId, RequestOptions, SocketAction, SubmitError,
+};
+use zeromq::ZmqResult;
+
+use super::error::Error;
+use super::socket::{self, Conn, Connected, Event};
+use super::state::{ConnectionState, DriverGuard, Shared};
+use crate::Runtime;
+
+/// Inputs processed in one poll before the task yields to others.
+const BUDGET: usize = 256;
+
+/// What a handle asks of its driver.
+pub(crate) enum Command {
+    Submit {
+        token: u64,
+        payload: Bytes,
+        options: RequestOptions,
+        reply: oneshot::Sender<Result<Bytes, Error>>,
+    },
+    /// The future for request `token` was dropped before it completed.
+    Cancel {
+        token: u64,
+    },
+    Close,
+}
+
+struct Waiter {
+    token: u64,
+    reply: oneshot::Sender<Result<Bytes, Error>>,
+}
+
+/// The socket as the driver holds it.
+enum Link {
+    /// No socket: waiting for the core to ask for one.
+    Idle,
+    Connecting(BoxFuture<'static, ZmqResult<Connected>>),
+    Open(Conn),
+    Closed,
+}
+
+pub(crate) struct Driver<R: Runtime> {
+    runtime: R,
+    core: Client,
+    endpoint: String,
+    connect_timeout: Duration,
+    commands: mpsc::UnboundedReceiver<Command>,
+    link: Link,
+    /// The armed sleep and the deadline it was armed for.
+    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    waiters: HashMap<RequestId, Waiter>,
+    tokens: HashMap<u64, RequestId>,
+    ever_connected: bool,
+    done: Vec<Completion>,
+    shared: Arc<Shared>,
+    _guard: DriverGuard,
+}
+
+impl<R: Runtime> Driver<R> {
+    pub(crate) fn new(
+        runtime: R,
+        core: Client,
+        endpoint: String,
+        connect_timeout: Duration,
+        commands: mpsc::UnboundedReceiver<Command>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            runtime,
+            core,
+            endpoint,
+            connect_timeout,
+            commands,
+            link: Link::Idle,
+            timer: None,
+            waiters: HashMap::new(),
+            tokens: HashMap::new(),
+            ever_connected: false,
+            done: Vec::new(),
+            _guard: DriverGuard::new(Arc::clone(&shared)),
+            shared,
+        }
+    }
+
+    /// Runs until the channel is closed (explicitly, or by dropping its last handle).
+    pub(crate) async fn run(mut self) {
+        // The core asks for its first connection at creation.
+        self.drain(Instant::now());
+        poll_fn(|cx| self.poll(cx)).await;
+        self.finish();
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..BUDGET {
+            // One input from each source per round, so none starves the others.
+            let mut progress = self.poll_command(cx);
+            progress |= self.poll_connect(cx);
+            progress |= self.poll_socket(cx);
+            progress |= self.poll_timer(cx);
+            if self.core.is_closed() {
+                return Poll::Ready(());
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_command(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.core.is_closed() {
+            return false;
+        }
+        let Poll::Ready(command) = self.commands.poll_next_unpin(cx) else {
+            return false;
+        };
+        let now = Instant::now();
+        match command {
+            Some(Command::Submit { token, payload, options, reply }) => {
+                if reply.is_canceled() {
+                    // The caller gave up before the request reached us: never submit it.
+                    return true;
+                }
+                match self.core.submit(now, payload, options) {
+                    Ok(id) => {
+                        self.waiters.insert(id, Waiter { token, reply });
+                        self.tokens.insert(token, id);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(Error::Submit(e)));
+                    }
+                }
+            }
+            Some(Command::Cancel { token }) => {
+                let Some(id) = self.tokens.remove(&token) else { return true };
+                tracing::debug!(request = %id, "cancelled by the caller");
+                self.core.cancel(now, id);
+            }
+            Some(Command::Close) | None => {
+                tracing::debug!(endpoint = %self.endpoint, "closing the channel");
+                self.core.close(now);
+            }
+        }
+        self.drain(now);
+        true
+    }
+
+    fn poll_connect(&mut self, cx: &mut Context<'_>) -> bool {
+        let Link::Connecting(connecting) = &mut self.link else { return false };
+        let Poll::Ready(result) = connecting.poll_unpin(cx) else { return false };
+        let now = Instant::now();
+        match result {
+            Ok(socket) => {
+                tracing::debug!(endpoint = %self.endpoint, "connected");
+                self.link = Link::Open(Conn::new(socket));
+                self.ever_connected = true;
+                self.core.handle_connected(now);
+            }
+            Err(error) => {
+                tracing::warn!(endpoint = %self.endpoint, %error, "cannot connect; will retry after the reconnect backoff");
+                self.link = Link::Idle;
+                self.core.handle_connect_failed(now);
+            }
+        }
+        self.drain(now);
+        true
+    }
+
+    fn poll_socket(&mut self, cx: &mut Context<'_>) -> bool {
+        let Link::Open(conn) = &mut self.link else { return false };
+        let Poll::Ready(event) = conn.poll_event(cx) else { return false };
+        let now = Instant::now();
+        match event {
+            Event::Reply(frames) => self.core.handle_reply(now, &frames),
+            Event::Lost(error) => {
+                tracing::info!(endpoint = %self.endpoint, %error, "connection lost");
+                self.core.handle_peer_lost(now);
+            }
+        }
+        self.drain(now);
+        true
+    }
+
+    /// Feeds the core's timeout when it is due by the clock; keeps one sleep armed for
+    /// the core's next deadline, re-armed only when that deadline changes.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.core.poll_timeout() else {
+            self.timer = None;
+            return false;
+        };
+        let now = Instant::now();
+        if deadline <= now {
+            self.timer = None;
+            self.core.handle_timeout(now);
+            self.drain(now);
+            return true;
+        }
+        if self.timer.as_ref().is_none_or(|(armed, _)| *armed != deadline) {
+            self.timer = Some((deadline, Box::pin(self.runtime.sleep_until(deadline))));
+        }
+        let Some((_, sleep)) = &mut self.timer else { return false };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        // Woken: the clock decides in the next round whether the deadline has come.
+        self.timer = None;
+        true
+    }
+
+    /// Carries out the core's outputs, in the documented order.
+    fn drain(&mut self, now: Instant) {
+        // A socket that refuses a transmission is reported lost, which makes the core
+        // reset it; at most twice, so a confused socket cannot loop us.
+        for _ in 0..3 {
+            while let Some(action) = self.core.poll_action() {
+                self.carry_out(action);
+            }
+            let mut refused = None;
+            while let Some(transmit) = self.core.poll_transmit(now) {
+                if transmit.attempt > 1 {
+                    tracing::info!(request = %transmit.id, attempt = transmit.attempt, "retrying");
+                }
+                let Link::Open(conn) = &mut self.link else {
+                    refused = Some("no socket is open".to_owned());
+                    break;
+                };
+                if let Err(error) = conn.transmit(transmit.into_frames()) {
+                    refused = Some(error.to_string());
+                    break;
+                }
+            }
+            let Some(error) = refused else { break };
+            tracing::error!(endpoint = %self.endpoint, %error, "the socket refused a transmission; resetting it");
+            self.core.handle_peer_lost(now);
+        }
+        while let Some(completion) = self.core.poll_completion() {
+            self.done.push(completion);
+        }
+        // Publish before resolving callers, so a caller sees counters that include its reply.
+        self.shared.publish(self.state(), self.core.stats(), self.core.pending());
+        for completion in self.done.drain(..) {
+            let Some(waiter) = self.waiters.remove(&completion.id) else { continue };
+            self.tokens.remove(&waiter.token);
+            if let Err(RequestError::TimedOut { attempts }) = &completion.result {
+                tracing::warn!(endpoint = %self.endpoint, request = %completion.id, attempts, "request timed out");
+            }
+            let _ = waiter.reply.send(completion.result.map_err(Error::Request));
+        }
+    }
+
+    fn carry_out(&mut self, action: SocketAction) {
+        match action {
+            SocketAction::Connect { reason } => {
+                match reason {
+                    ConnectReason::Initial | ConnectReason::Retry => {
+                        tracing::debug!(endpoint = %self.endpoint, ?reason, "connecting")
+                    }
+                    _ => tracing::info!(endpoint = %self.endpoint, ?reason, "resetting the socket"),
+                }
+                // Drop the old socket first: zeromq never reconnects it.
+                self.link = Link::Idle;
+                let mode = self.core.config().mode;
+                self.link = Link::Connecting(socket::connect(mode, self.endpoint.clone(), self.connect_timeout));
+            }
+            SocketAction::Close => self.link = Link::Closed,
+            _ => {}
+        }
+    }
+
+    fn state(&self) -> ConnectionState {
+        if self.core.is_closed() {
+            ConnectionState::Closed
+        } else if self.core.is_connected() {
+            ConnectionState::Connected
+        } else if self.ever_connected {
+            ConnectionState::Reconnecting
+        } else {
+            ConnectionState::Connecting
+        }
+    }
+
+    /// After close: refuse what is still queued to us, then end.
+    fn finish(mut self) {
+        self.shared.mark_closed();
+        self.link = Link::Closed;
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Submit { reply, .. } = command {
+                let _ = reply.send(Err(Error::Submit(SubmitError::Closed)));
+            }
+        }
+        // The core completed every request at close; this is a safety net.
+        for (_, waiter) in self.waiters.drain() {
+            let _ = waiter.reply.send(Err(Error::Request(RequestError::Closed)));
+        }
+        tracing::debug!(endpoint = %self.endpoint, "channel closed");
+    }
+}

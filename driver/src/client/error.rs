@@ -1,0 +1,76 @@
+//! The errors a channel's user sees: [`Error`] for a request, [`BuildError`] for
+//! creating a channel.
+
+use reqchan_core::client::{ConfigError, RequestError, SubmitError};
+use reqchan_core::codec::{Crypt, DecodeError, EncodeError};
+
+/// Why a request produced no reply value.
+///
+/// `Submit` is the caller's side (the request was refused and never queued); `Request`
+/// is the peer's or the network's (an accepted request failed); `Decode` means a reply
+/// arrived but is not what the caller asked for — the channel keeps working.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The channel refused the request: queue full, payload too large, invalid options,
+    /// or the channel is closed. Nothing was sent.
+    #[error("request refused: {0}")]
+    Submit(#[from] SubmitError),
+    /// The request was accepted but got no usable reply: timed out after N attempts,
+    /// connection lost, closed, reply too large or malformed.
+    #[error("request failed: {0}")]
+    Request(#[from] RequestError),
+    /// The request's load could not be encoded as msgpack. Nothing was sent.
+    #[error("cannot encode the request: {0}")]
+    Encode(#[from] EncodeError),
+    /// A reply arrived but does not decode to the requested type.
+    #[error("cannot decode the reply: {0}")]
+    Decode(#[from] DecodeError),
+    /// The channel's driver task ended without completing the request: its runtime
+    /// shut down. Get a new channel on a running runtime.
+    #[error("the channel's driver task is gone (its runtime shut down); create a new channel")]
+    DriverGone,
+}
+
+impl Error {
+    /// Whether the request timed out (after all its tries, or in the queue).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Request(RequestError::TimedOut { .. }))
+    }
+
+    /// Transmissions made for a request that timed out or lost its peer.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Error::Request(RequestError::TimedOut { attempts } | RequestError::PeerLost { attempts }) => {
+                Some(*attempts)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a channel could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The endpoint is not a `tcp://host:port` or `ipc://path` address zeromq accepts.
+    #[error("invalid endpoint {endpoint:?}: {reason} (expected tcp://HOST:PORT or ipc://PATH)")]
+    InvalidEndpoint {
+        /// The endpoint given.
+        endpoint: String,
+        /// zeromq's explanation.
+        reason: String,
+    },
+    /// The client configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The crypt is not implemented yet (only `clear` is).
+    #[error("crypt {:?} is not supported yet: only \"clear\" channels can be created", .0.as_str())]
+    UnsupportedCrypt(Crypt),
+    /// No runtime to run the driver task on.
+    #[error("no {runtime} runtime is running here: create channels from inside the runtime")]
+    NoRuntime {
+        /// The runtime that was looked for.
+        runtime: &'static str,
+    },
+}

@@ -1,0 +1,310 @@
+//! The user's handle on a channel, and the futures its requests return.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::channel::{mpsc, oneshot};
+use reqchan_core::client::{Client, ClientStats, Mode, RequestError, RequestOptions, SubmitError};
+use reqchan_core::codec::{self, Crypt};
+use reqchan_core::registry::Liveness;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use super::config::ChannelConfig;
+use super::driver::{Command, Driver};
+use super::error::{BuildError, Error};
+use super::state::{ConnectionState, Shared, StateWatch};
+use crate::Runtime;
+
+/// A request channel to one server: a cheap, cloneable handle on a driver task that
+/// owns the socket.
+///
+/// Every request resolves exactly once: with the reply, or with a typed [`Error`].
+/// Dropping a request's future before it resolves cancels the request (it is never
+/// sent, or never sent again). Dropping the last handle closes the channel: requests
+/// still pending complete with `Closed`, the socket is closed and the driver task ends.
+#[derive(Clone)]
+pub struct Channel {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<Shared>,
+    endpoint: String,
+    crypt: Crypt,
+    mode: Mode,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close even if request futures still hold senders: they complete `Closed`.
+        let _ = self.commands.unbounded_send(Command::Close);
+    }
+}
+
+impl Liveness for Inner {
+    fn is_live(&self) -> bool {
+        self.shared.driver_alive()
+            && !self.shared.is_closing()
+            && !self.commands.is_closed()
+            && self.shared.state() != ConnectionState::Closed
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("endpoint", &self.inner.endpoint)
+            .field("mode", &self.inner.mode)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channel {
+    /// Starts a channel to `endpoint` (`tcp://host:port` or `ipc://path`) whose driver
+    /// task runs on `runtime`. The channel is not shared: see the adapters'
+    /// `Channel::get` for the registry. Requests are wrapped in the `clear` envelope.
+    ///
+    /// Connecting starts at once, in the background; requests made meanwhile wait in
+    /// the queue (bounded by their timeout).
+    pub fn spawn<R: Runtime>(runtime: &R, endpoint: &str, config: ChannelConfig) -> Result<Self, BuildError> {
+        Self::spawn_with_crypt(runtime, endpoint, Crypt::Clear, config)
+    }
+
+    pub(crate) fn spawn_with_crypt<R: Runtime>(
+        runtime: &R,
+        endpoint: &str,
+        crypt: Crypt,
+        config: ChannelConfig,
+    ) -> Result<Self, BuildError> {
+        if crypt != Crypt::Clear {
+            return Err(BuildError::UnsupportedCrypt(crypt));
+        }
+        endpoint
+            .parse::<zeromq::Endpoint>()
+            .map_err(|e| BuildError::InvalidEndpoint { endpoint: endpoint.to_owned(), reason: e.to_string() })?;
+        let mode = config.client.mode;
+        let core = Client::new(config.client)?;
+        let (commands, receiver) = mpsc::unbounded();
+        let shared = Shared::new();
+        let driver =
+            Driver::new(runtime.clone(), core, endpoint.to_owned(), config.connect_timeout, receiver, shared.clone());
+        let span = tracing::info_span!("reqchan_channel", endpoint = %endpoint);
+        runtime.spawn(driver.run().instrument(span));
+        Ok(Self { inner: Arc::new(Inner { commands, shared, endpoint: endpoint.to_owned(), crypt, mode }) })
+    }
+
+    /// Sends `load` in the Salt envelope `{"enc": "clear", "load": load, "version": 3}`
+    /// with the channel's default options, and decodes the reply as `U` (use
+    /// [`Value`](reqchan_core::codec::Value) for any reply).
+    ///
+    /// The request is queued when this is called; the future resolves with its outcome.
+    pub fn request<T, U>(&self, load: &T) -> ReplyFuture<U>
+    where
+        T: Serialize + ?Sized,
+        U: DeserializeOwned,
+    {
+        self.request_with(load, RequestOptions::default())
+    }
+
+    /// [`request`](Self::request) with per-request options (timeout, tries, backoff).
+    pub fn request_with<T, U>(&self, load: &T, options: RequestOptions) -> ReplyFuture<U>
+    where
+        T: Serialize + ?Sized,
+        U: DeserializeOwned,
+    {
+        let inner = match codec::encode_request(self.inner.crypt, load) {
+            Ok(payload) => self.request_raw_with(payload, options),
+            Err(e) => ResponseFuture::failed(Error::Encode(e)),
+        };
+        ReplyFuture { inner, _reply: PhantomData }
+    }
+
+    /// Sends `payload` as it is (no envelope) and returns the reply's bytes.
+    pub fn request_raw(&self, payload: impl Into<Bytes>) -> ResponseFuture {
+        self.request_raw_with(payload, RequestOptions::default())
+    }
+
+    /// [`request_raw`](Self::request_raw) with per-request options.
+    pub fn request_raw_with(&self, payload: impl Into<Bytes>, options: RequestOptions) -> ResponseFuture {
+        let shared = &self.inner.shared;
+        let token = shared.token();
+        let (reply, receiver) = oneshot::channel();
+        let command = Command::Submit { token, payload: payload.into(), options, reply };
+        if self.inner.commands.unbounded_send(command).is_err() {
+            return ResponseFuture::failed(self.gone_error());
+        }
+        ResponseFuture {
+            state: State::Waiting {
+                receiver,
+                cancel: CancelOnDrop { token, commands: Some(self.inner.commands.clone()) },
+                shared: Arc::clone(shared),
+            },
+        }
+    }
+
+    /// Closes the channel for every handle: pending requests complete with `Closed`,
+    /// later ones are refused, the socket is closed and the driver task ends.
+    pub fn close(&self) {
+        self.inner.shared.mark_closing();
+        let _ = self.inner.commands.unbounded_send(Command::Close);
+    }
+
+    /// The connection state now.
+    pub fn state(&self) -> ConnectionState {
+        self.inner.shared.state()
+    }
+
+    /// A watch on the connection state, to wait for changes.
+    pub fn watch(&self) -> StateWatch {
+        StateWatch::new(Arc::clone(&self.inner.shared))
+    }
+
+    /// The core's counters, as of the driver's last step.
+    pub fn stats(&self) -> ClientStats {
+        self.inner.shared.stats()
+    }
+
+    /// Requests accepted and not yet completed, as of the driver's last step.
+    pub fn pending(&self) -> usize {
+        self.inner.shared.pending()
+    }
+
+    /// Whether the channel can still take requests: not closed, and its driver task is
+    /// running.
+    pub fn is_live(&self) -> bool {
+        self.inner.is_live()
+    }
+
+    /// The endpoint the channel connects to.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// Lockstep or pipelined.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Whether `self` and `other` are handles on the same channel.
+    pub fn same_channel(&self, other: &Channel) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Why a request made now would be refused, for a channel that is not live.
+    pub(crate) fn refusal(&self) -> Error {
+        if self.inner.shared.driver_alive() { Error::Submit(SubmitError::Closed) } else { self.gone_error() }
+    }
+
+    fn gone_error(&self) -> Error {
+        gone_error(&self.inner.shared, Error::Submit(SubmitError::Closed))
+    }
+}
+
+/// The error for a driver that is not there: closed on purpose, or dropped with its
+/// runtime.
+fn gone_error(shared: &Shared, closed: Error) -> Error {
+    if shared.was_closed() { closed } else { Error::DriverGone }
+}
+
+/// Tells the driver to cancel request `token` if its future is dropped unresolved.
+struct CancelOnDrop {
+    token: u64,
+    /// `None` once the request resolved.
+    commands: Option<mpsc::UnboundedSender<Command>>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(commands) = self.commands.take() {
+            let _ = commands.unbounded_send(Command::Cancel { token: self.token });
+        }
+    }
+}
+
+enum State {
+    Waiting { receiver: oneshot::Receiver<Result<Bytes, Error>>, cancel: CancelOnDrop, shared: Arc<Shared> },
+    Failed(Error),
+    Done,
+}
+
+/// The reply bytes of a request, from [`Channel::request_raw`]. Dropping it before it
+/// resolves cancels the request.
+#[must_use = "a request is cancelled when its future is dropped"]
+pub struct ResponseFuture {
+    state: State,
+}
+
+impl ResponseFuture {
+    fn failed(error: Error) -> Self {
+        Self { state: State::Failed(error) }
+    }
+}
+
+impl fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Waiting { .. } => "waiting",
+            State::Failed(_) => "failed",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture").field("state", &state).finish()
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Bytes, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outcome = match &mut self.state {
+            State::Waiting { receiver, .. } => Some(std::task::ready!(receiver.poll_unpin(cx))),
+            State::Failed(_) | State::Done => None,
+        };
+        Poll::Ready(match (std::mem::replace(&mut self.state, State::Done), outcome) {
+            (State::Waiting { mut cancel, .. }, Some(Ok(result))) => {
+                cancel.commands = None;
+                result
+            }
+            (State::Waiting { mut cancel, shared, .. }, _) => {
+                // The driver dropped the request without answering: it is gone.
+                cancel.commands = None;
+                Err(gone_error(&shared, Error::Request(RequestError::Closed)))
+            }
+            (State::Failed(error), _) => Err(error),
+            // Polled again after it resolved.
+            (State::Done, _) => Err(Error::Request(RequestError::Closed)),
+        })
+    }
+}
+
+/// The decoded reply of a request, from [`Channel::request`]. Dropping it before it
+/// resolves cancels the request.
+#[must_use = "a request is cancelled when its future is dropped"]
+pub struct ReplyFuture<U> {
+    inner: ResponseFuture,
+    _reply: PhantomData<fn() -> U>,
+}
+
+impl<U> fmt::Debug for ReplyFuture<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyFuture").field("inner", &self.inner).finish()
+    }
+}
+
+impl<U: DeserializeOwned> Future for ReplyFuture<U> {
+    type Output = Result<U, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let bytes = std::task::ready!(self.inner.poll_unpin(cx))?;
+        Poll::Ready(codec::decode_reply(&bytes).map_err(Error::Decode))
+    }
+}

@@ -1,0 +1,48 @@
+//! The request client's driver: a [`Channel`] handle and the task that runs the core's
+//! [`Client`](reqchan_core::client::Client) over a `zeromq` socket.
+//!
+//! # How it runs
+//! [`Channel::spawn`] starts one driver task on a [`Runtime`](crate::Runtime). The task
+//! owns the socket and one timer. It takes inputs from four sources — requests and
+//! cancellations from the handles, the connect in progress, the socket, and the timer
+//! armed at the core's `poll_timeout` (re-armed only when that changes; expiry is
+//! checked against the clock) — feeds each to the core with `Instant::now()`, and
+//! drains the core after each: socket actions, then transmissions, then completions.
+//!
+//! - **Lockstep** ([`Mode::Lockstep`](reqchan_core::client::Mode::Lockstep)): a REQ
+//!   socket, one request at a time, as Salt does.
+//! - **Pipelined** ([`Mode::Pipelined`](reqchan_core::client::Mode::Pipelined)): a
+//!   DEALER socket sending `[request-id, "", payload]`; standard REP and ROUTER servers
+//!   echo the id, so replies are matched to requests.
+//! - When the core asks for a connection (at start, after a timed-out lockstep attempt,
+//!   a lost peer, a failed connect), the old socket is dropped and a new one connected
+//!   in the background (zeromq 0.7 never reconnects REQ/DEALER sockets itself); the
+//!   task keeps taking requests, cancellations and timeouts meanwhile. A connect that
+//!   fails within [`ChannelConfig::connect_timeout`] is reported to the core, which
+//!   retries after its reconnect backoff.
+//! - A send or receive error (the peer went away: broken pipe, `NoMessage`) is reported
+//!   as a lost peer: attempts in flight fail at once and are retried on a new socket.
+//!
+//! # Choices
+//! - Requests are queued when `request*` is called, not when the future is first
+//!   polled; dropping the future cancels the request.
+//! - A request whose future was dropped before the driver saw it is never submitted.
+//! - [`ConnectionState`] is `Connecting` until the first connection, then `Connected`
+//!   or `Reconnecting`, and `Closed` at the end (also if the runtime shut down).
+//! - `tracing` events: `debug` for connects and cancellations, `info` for socket resets,
+//!   lost peers and retries, `warn` for failed connects and requests that timed out.
+
+mod config;
+mod driver;
+mod error;
+mod handle;
+mod registry;
+mod service;
+mod socket;
+mod state;
+
+pub use config::ChannelConfig;
+pub use error::{BuildError, Error};
+pub use handle::{Channel, ReplyFuture, ResponseFuture};
+pub use registry::{RuntimeKey, registered_channels, registry_stats};
+pub use state::{Changed, ConnectionState, StateWatch, live_drivers};

@@ -1,0 +1,221 @@
+//! What the driver shares with the handles: connection state, counters, liveness.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use reqchan_core::client::ClientStats;
+
+/// Drivers currently running in this process, across all runtimes.
+static LIVE_DRIVERS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many client driver tasks are running in this process right now (each owns one
+/// socket). For leak checks and metrics.
+pub fn live_drivers() -> usize {
+    LIVE_DRIVERS.load(Ordering::SeqCst)
+}
+
+/// The connection as a user of the channel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Opening the first connection.
+    Connecting,
+    /// Connected: requests are being sent.
+    Connected,
+    /// The connection was reset (timeout, lost peer) or could not be opened, and a new
+    /// one is being opened; requests wait in the queue meanwhile.
+    Reconnecting,
+    /// Closed, or the driver task is gone: no request will be sent again.
+    Closed,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    state: ConnectionState,
+    stats: ClientStats,
+    pending: usize,
+    /// Bumped on every change of `state`.
+    version: u64,
+    /// Tasks waiting for the next change of `state`.
+    wakers: Vec<Waker>,
+}
+
+/// Shared between the driver task and every handle of one channel.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    snapshot: Mutex<Snapshot>,
+    driver_alive: AtomicBool,
+    /// Set when a handle asked to close the channel.
+    closing: AtomicBool,
+    /// Set when the driver ended by closing the channel (not by being dropped).
+    closed: AtomicBool,
+    next_token: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: Mutex::new(Snapshot {
+                state: ConnectionState::Connecting,
+                stats: ClientStats::default(),
+                pending: 0,
+                version: 0,
+                wakers: Vec::new(),
+            }),
+            driver_alive: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            next_token: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Snapshot> {
+        // The lock guards plain data with no invariant spanning a panic: recover it.
+        self.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn token(&self) -> u64 {
+        self.next_token.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn state(&self) -> ConnectionState {
+        self.lock().state
+    }
+
+    pub(crate) fn stats(&self) -> ClientStats {
+        self.lock().stats
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.lock().pending
+    }
+
+    pub(crate) fn driver_alive(&self) -> bool {
+        self.driver_alive.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn mark_closing(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the driver ended by closing the channel, as opposed to being dropped
+    /// with its runtime.
+    pub(crate) fn was_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Publishes the driver's view after a drain; wakes watchers if the state changed.
+    pub(crate) fn publish(&self, state: ConnectionState, stats: &ClientStats, pending: usize) {
+        let wakers = {
+            let mut snapshot = self.lock();
+            snapshot.stats = *stats;
+            snapshot.pending = pending;
+            if snapshot.state == state || snapshot.state == ConnectionState::Closed {
+                return;
+            }
+            snapshot.state = state;
+            snapshot.version += 1;
+            std::mem::take(&mut snapshot.wakers)
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Poll side of [`StateWatch::changed`].
+    fn poll_change(&self, seen: &mut u64, cx: &mut Context<'_>) -> Poll<ConnectionState> {
+        let mut snapshot = self.lock();
+        if snapshot.version != *seen || snapshot.state == ConnectionState::Closed {
+            *seen = snapshot.version;
+            return Poll::Ready(snapshot.state);
+        }
+        if !snapshot.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            snapshot.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// Held by the driver task: counts it as live, and marks the channel dead and closed
+/// when the task ends, however it ends (finished, or dropped with its runtime).
+#[derive(Debug)]
+pub(crate) struct DriverGuard(Arc<Shared>);
+
+impl DriverGuard {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        LIVE_DRIVERS.fetch_add(1, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        self.0.driver_alive.store(false, Ordering::SeqCst);
+        let stats = self.0.stats();
+        self.0.publish(ConnectionState::Closed, &stats, 0);
+        LIVE_DRIVERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Follows a channel's [`ConnectionState`], from [`Channel::watch`](super::Channel::watch).
+#[derive(Debug, Clone)]
+pub struct StateWatch {
+    shared: Arc<Shared>,
+    seen: u64,
+}
+
+impl StateWatch {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let seen = shared.lock().version;
+        Self { shared, seen }
+    }
+
+    /// The state now.
+    pub fn current(&self) -> ConnectionState {
+        self.shared.state()
+    }
+
+    /// Waits for the state to change since this watch last looked, and returns the new
+    /// state. Returns at once with `Closed` once the channel is closed (it never
+    /// reopens), so a loop over `changed` always ends.
+    pub fn changed(&mut self) -> Changed<'_> {
+        Changed { watch: self }
+    }
+
+    /// Waits until `predicate` holds for the current state, and returns that state; or
+    /// returns `Closed` if the channel closes first.
+    pub async fn wait_for(&mut self, mut predicate: impl FnMut(ConnectionState) -> bool) -> ConnectionState {
+        let mut state = self.current();
+        loop {
+            if predicate(state) || state == ConnectionState::Closed {
+                return state;
+            }
+            state = self.changed().await;
+        }
+    }
+}
+
+/// The future returned by [`StateWatch::changed`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Changed<'a> {
+    watch: &'a mut StateWatch,
+}
+
+impl Future for Changed<'_> {
+    type Output = ConnectionState;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConnectionState> {
+        let watch = &mut *self.watch;
+        watch.shared.poll_change(&mut watch.seen, cx)
+    }
+}

@@ -1,0 +1,131 @@
+//! In-process zmq.rs servers for the tests, answering like `tests/peers/zmq_peer.py`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use zeromq::{RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+
+/// Bytes that are not msgpack (`0xc1` is reserved).
+pub const GARBAGE: &[u8] = b"\xc1 this is not msgpack";
+
+/// `{"bin": <bin 00 ff>, "str": <str ff fe, not UTF-8>}`, as Salt packs bytes.
+pub const BYTES_REPLY: &[u8] = b"\x82\xa3bin\xc4\x02\x00\xff\xa3str\xa2\xff\xfe";
+
+/// What the test servers answer to `payload` (`None`: no answer), by its content:
+/// `garbage`, `multi-frame`, `bytes-please`, `no-reply`, else an echo.
+pub fn respond(payload: &[u8]) -> Option<Vec<Bytes>> {
+    let has = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
+    if has(b"garbage") {
+        Some(vec![Bytes::from_static(GARBAGE)])
+    } else if has(b"multi-frame") {
+        Some(vec![Bytes::from_static(b"\xa1a"), Bytes::from_static(b"\xa1b")])
+    } else if has(b"bytes-please") {
+        Some(vec![Bytes::from_static(BYTES_REPLY)])
+    } else if has(b"no-reply") {
+        None
+    } else {
+        Some(vec![Bytes::copy_from_slice(payload)])
+    }
+}
+
+/// A zmq.rs server task, aborted (its socket closed) on drop.
+#[derive(Debug)]
+pub struct ZmqRsServer {
+    endpoint: String,
+    received: Arc<AtomicUsize>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ZmqRsServer {
+    /// A REP server bound to `bind` (for example `tcp://127.0.0.1:0`), answering with
+    /// [`respond`] (an empty reply for `no-reply`: REP must answer).
+    pub async fn rep(bind: &str) -> Self {
+        let mut socket = RepSocket::new();
+        let endpoint = socket.bind(bind).await.expect("bind REP").to_string();
+        let received = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&received);
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    _ = &mut stopped => break,
+                    message = socket.recv() => message,
+                };
+                let Ok(message) = message else { break };
+                count.fetch_add(1, Ordering::SeqCst);
+                let payload = message.into_vec().pop().unwrap_or_default();
+                let reply = respond(&payload).unwrap_or_else(|| vec![Bytes::new()]);
+                let Ok(reply) = ZmqMessage::try_from(reply) else { break };
+                if socket.send(reply).await.is_err() {
+                    break;
+                }
+            }
+            // Unbind and wait until the port is free again.
+            socket.close().await;
+        });
+        Self { endpoint, received, stop: Some(stop), task }
+    }
+
+    /// A ROUTER server bound to `bind`, answering with [`respond`]; `silent` never
+    /// answers anything.
+    pub async fn router(bind: &str, silent: bool) -> Self {
+        let mut socket = RouterSocket::new();
+        let endpoint = socket.bind(bind).await.expect("bind ROUTER").to_string();
+        let received = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&received);
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    _ = &mut stopped => break,
+                    message = socket.recv() => message,
+                };
+                let Ok(message) = message else { break };
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut frames = message.into_vec();
+                let split = frames.iter().position(|f| f.is_empty()).map_or(1, |i| i + 1);
+                let body = frames.split_off(split.min(frames.len()));
+                let payload = body.last().cloned().unwrap_or_default();
+                if silent {
+                    continue;
+                }
+                let Some(reply) = respond(&payload) else { continue };
+                frames.extend(reply);
+                let Ok(reply) = ZmqMessage::try_from(frames) else { continue };
+                // A peer that went away makes ROUTER send fail: keep serving the others.
+                let _ = socket.send(reply).await;
+            }
+            socket.close().await;
+        });
+        Self { endpoint, received, stop: Some(stop), task }
+    }
+
+    /// The bound endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Stops the server and waits until its socket is closed and its port unbound.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    }
+
+    /// Messages received so far.
+    pub fn received(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ZmqRsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
