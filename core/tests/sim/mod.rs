@@ -136,6 +136,8 @@ pub enum SocketState {
 /// One transmission the client handed to the socket.
 #[derive(Debug, Clone)]
 pub struct Sent {
+    /// Position in the sim's combined order of transmissions and completions.
+    pub seq: u64,
     pub at: Instant,
     pub epoch: u64,
     pub id: RequestId,
@@ -146,6 +148,8 @@ pub struct Sent {
 /// One completion, with the time it was drained.
 #[derive(Debug, Clone)]
 pub struct Done {
+    /// Position in the sim's combined order of transmissions and completions.
+    pub seq: u64,
     pub at: Instant,
     pub completion: Completion,
 }
@@ -177,6 +181,7 @@ pub struct Sim {
     actions: Vec<(Instant, SocketAction)>,
     dropped: u64,
     steps: u64,
+    seq: u64,
 }
 
 impl Sim {
@@ -208,6 +213,7 @@ impl Sim {
             actions: Vec::new(),
             dropped: 0,
             steps: 0,
+            seq: 0,
         };
         sim.drain();
         sim
@@ -423,6 +429,11 @@ impl Sim {
         self.socket
     }
 
+    /// The position of the latest transmission or completion (see [`Sent::seq`]).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// Messages lost by the network or dropped with their connection.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -472,7 +483,9 @@ impl Sim {
         while let Some(transmit) = self.client.poll_transmit(self.now) {
             assert_eq!(self.socket, SocketState::Open, "{} released while the socket is not open", transmit.id);
             self.ledger.transmit(self.now, transmit.id, transmit.attempt);
+            self.seq += 1;
             let sent = Sent {
+                seq: self.seq,
                 at: self.now,
                 epoch: self.epoch,
                 id: transmit.id,
@@ -495,7 +508,8 @@ impl Sim {
         }
         while let Some(completion) = self.client.poll_completion() {
             self.ledger.complete(self.now, &completion);
-            self.completions.push(Done { at: self.now, completion });
+            self.seq += 1;
+            self.completions.push(Done { seq: self.seq, at: self.now, completion });
         }
         self.ledger.check(&self.client);
         assert_eq!(self.client.is_connected(), self.socket == SocketState::Open, "is_connected()");
