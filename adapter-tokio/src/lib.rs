@@ -43,6 +43,7 @@
 
 mod client;
 mod runtime;
+pub mod server;
 
 pub use client::Channel;
 pub use reqchan_core::client::{

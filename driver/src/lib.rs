@@ -6,5 +6,6 @@
 
 pub mod client;
 mod runtime;
+pub mod server;
 
 pub use runtime::Runtime;

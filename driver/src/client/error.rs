@@ -67,6 +67,9 @@ pub enum BuildError {
     /// The crypt is not implemented yet (only `clear` is).
     #[error("crypt {:?} is not supported yet: only \"clear\" channels can be created", .0.as_str())]
     UnsupportedCrypt(Crypt),
+    /// The runtime refused the driver task: it is shut down.
+    #[error("the runtime is shut down: the channel's driver task could not start")]
+    RuntimeShutDown,
     /// No runtime to run the driver task on.
     #[error("no {runtime} runtime is running here: create channels from inside the runtime")]
     NoRuntime {

@@ -100,6 +100,10 @@ impl Channel {
             Driver::new(runtime.clone(), core, endpoint.to_owned(), config.connect_timeout, receiver, shared.clone());
         let span = tracing::info_span!("reqchan_channel", endpoint = %endpoint);
         runtime.spawn(driver.run().instrument(span));
+        if !shared.driver_alive() {
+            // The runtime dropped the task at once: it is shut down.
+            return Err(BuildError::RuntimeShutDown);
+        }
         Ok(Self { inner: Arc::new(Inner { commands, shared, endpoint: endpoint.to_owned(), crypt, mode }) })
     }
 

@@ -1,0 +1,271 @@
+//! A reply server on tokio: Salt's request server, answering every request exactly once.
+//!
+//! Each server runs on a thread of its own with a current-thread tokio runtime: the
+//! socket, the drive loop and the handler tasks all live there. That runtime is what
+//! makes shutdown safe: zmq.rs 0.7 has no linger, and a ROUTER's replies sit in per-peer
+//! writer tasks after `send` returns. [`ServerHandle::shutdown`] stops accepting, lets
+//! running handlers finish within the grace period, closes the socket, and then waits
+//! (bounded by `flush_timeout`) until every task on the server's runtime — zmq.rs's
+//! writer tasks included — has finished, i.e. every queued reply was written to the
+//! kernel. Only then does the runtime stop.
+//!
+//! ```no_run
+//! use reqchan_tokio::server::{self, SocketKind};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // An echo server on a free port.
+//! let server = server::spawn_echo("tcp://127.0.0.1:0", SocketKind::Router).await?;
+//! println!("listening on {}", server.endpoint());
+//!
+//! // A server with a handler of your own.
+//! use reqchan_tokio::server::{Reply, ServerConfig, ServerOptions, Value};
+//! let options = ServerOptions::new(ServerConfig::default().with_max_concurrent(16));
+//! let custom = server::bind("tcp://127.0.0.1:0", SocketKind::Router, options, |request| async move {
+//!     let load = request.load_value().map_err(|e| e.to_string())?;
+//!     Reply::value(&Value::map([("got", load)])).map_err(|e| e.to_string())
+//! })
+//! .await?;
+//!
+//! let report = server.shutdown().await?;
+//! println!("{:?}, flushed: {}", report.stats, report.flushed);
+//! custom.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use reqchan_core::codec::Crypt;
+use reqchan_driver::server::{BindError, BoundServer, ServeError, StatsHandle};
+use tokio::sync::oneshot;
+
+pub use reqchan_core::codec::Value;
+pub use reqchan_driver::server::{
+    DriverEvent, DriverStats, EventSink, IncomingRequest, Reply, ServeReport, ServerConfig, ServerEvent, ServerOptions,
+    ServerStats, SocketKind,
+};
+
+use crate::TokioRuntime;
+
+/// How long [`ServerHandle::shutdown`] waits for zmq.rs to write queued replies after
+/// the socket is closed.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The endpoint could not be bound.
+    Bind(BindError),
+    /// The server stopped serving with an error.
+    Serve(ServeError),
+    /// The server's thread or runtime could not be started.
+    Start(std::io::Error),
+    /// The server's thread ended without reporting (it panicked).
+    Crashed,
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bind(e) => write!(f, "{e}"),
+            Self::Serve(e) => write!(f, "{e}"),
+            Self::Start(e) => write!(f, "cannot start the server thread: {e}"),
+            Self::Crashed => f.write_str("the server thread ended unexpectedly"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Bind(e) => Some(e),
+            Self::Serve(e) => Some(e),
+            Self::Start(e) => Some(e),
+            Self::Crashed => None,
+        }
+    }
+}
+
+/// What a finished server reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// The final counters.
+    pub stats: ServeReport,
+    /// Whether every task of the server's runtime (zmq.rs's writers included) finished
+    /// within [`FLUSH_TIMEOUT`]: every reply handed to the socket reached the kernel.
+    pub flushed: bool,
+    /// How long the flush took.
+    pub flush_wait: Duration,
+}
+
+/// A running server. Dropping it shuts the server down in the background; call
+/// [`shutdown`](Self::shutdown) to wait for that and get the report.
+#[derive(Debug)]
+pub struct ServerHandle {
+    endpoint: String,
+    kind: SocketKind,
+    stats: StatsHandle,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<Result<ShutdownReport, ServeError>>>,
+}
+
+impl ServerHandle {
+    /// The endpoint the server listens on, with the real port for a port 0 bind
+    /// (e.g. `tcp://127.0.0.1:39411`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The socket kind.
+    pub fn kind(&self) -> SocketKind {
+        self.kind
+    }
+
+    /// The server's live counters.
+    pub fn stats(&self) -> ServeReport {
+        self.stats.get()
+    }
+
+    /// Shuts the server down gracefully and waits for it: no new requests, running
+    /// handlers finish within the grace period (`ServerOptions::shutdown_grace`), every
+    /// reply is flushed (bounded by [`FLUSH_TIMEOUT`]), then the socket is gone.
+    pub async fn shutdown(mut self) -> Result<ShutdownReport, ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after [`shutdown`](Self::shutdown) from elsewhere,
+    /// or an error).
+    async fn wait(&mut self) -> Result<ShutdownReport, ServerError> {
+        match self.done.take() {
+            Some(done) => match done.await {
+                Ok(result) => result.map_err(ServerError::Serve),
+                Err(_) => Err(ServerError::Crashed),
+            },
+            None => Err(ServerError::Crashed),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts a server on `endpoint` that answers requests with `handler`.
+///
+/// The handler gets each valid request (`load_value()`, `decode_load::<T>()`,
+/// `load_bytes()`) and returns a [`Reply`] or an error; an error or a panic is answered
+/// with Salt's `"Some exception handling minion payload"` and the server keeps serving.
+/// Malformed requests never reach it: they are answered `{"msg": "bad load"}`. It runs
+/// on the server's own runtime, so it must be `Send`.
+pub async fn bind<H, Fut, E>(
+    endpoint: &str,
+    kind: SocketKind,
+    options: ServerOptions,
+    handler: H,
+) -> Result<ServerHandle, ServerError>
+where
+    H: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, E>> + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    let (bound_tx, bound_rx) = oneshot::channel::<Result<(String, StatsHandle), BindError>>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (done_tx, done_rx) = oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ServerError::Start)?;
+    let endpoint_owned = endpoint.to_owned();
+    std::thread::Builder::new()
+        .name("reqchan-server".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let bound = match BoundServer::bind(kind, &endpoint_owned).await {
+                    Ok(bound) => bound,
+                    Err(e) => {
+                        let _ = bound_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = bound_tx.send(Ok((bound.endpoint().to_owned(), bound.stats())));
+                let handle = tokio::runtime::Handle::current();
+                let stop = async move {
+                    // A dropped handle counts as a shutdown request.
+                    let _ = stop_rx.await;
+                };
+                let result = bound.serve(TokioRuntime::from_handle(handle.clone()), options, handler, stop).await;
+                let started = Instant::now();
+                let flushed = wait_for_tasks(&handle, started + FLUSH_TIMEOUT).await;
+                let _ = done_tx.send(result.map(|stats| ShutdownReport {
+                    stats,
+                    flushed,
+                    flush_wait: started.elapsed(),
+                }));
+            });
+        })
+        .map_err(ServerError::Start)?;
+    match bound_rx.await {
+        Ok(Ok((endpoint, stats))) => {
+            Ok(ServerHandle { endpoint, kind, stats, stop: Some(stop_tx), done: Some(done_rx) })
+        }
+        Ok(Err(e)) => Err(ServerError::Bind(e)),
+        Err(_) => Err(ServerError::Crashed),
+    }
+}
+
+/// Waits until no task is left on the current runtime (zmq.rs's accept and writer
+/// tasks, aborted handlers), or until `deadline`. zmq.rs offers no flush signal, and
+/// the server's runtime runs nothing else, so an empty runtime means every queued reply
+/// was written. Polls every millisecond: there is no event to wait on.
+async fn wait_for_tasks(handle: &tokio::runtime::Handle, deadline: Instant) -> bool {
+    loop {
+        if handle.metrics().num_alive_tasks() == 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Why [`echo`] did not echo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EchoError {
+    /// The request is `"aes"`: the echo server holds no session key.
+    Encrypted,
+}
+
+impl fmt::Display for EchoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Encrypted => f.write_str("the echo server answers clear requests only"),
+        }
+    }
+}
+
+impl std::error::Error for EchoError {}
+
+/// The echo handler: replies with the request's `load`, byte for byte. `"aes"`
+/// requests fail (answered with Salt's handler-exception reply).
+pub async fn echo(request: IncomingRequest) -> Result<Reply, EchoError> {
+    match request.crypt {
+        Crypt::Clear => Ok(Reply::msgpack(request.load_bytes())),
+        _ => Err(EchoError::Encrypted),
+    }
+}
+
+/// Starts an echo server on `endpoint` (e.g. `tcp://127.0.0.1:0` for a free port) with
+/// default options; malformed requests get `{"msg": "bad load"}`.
+pub async fn spawn_echo(endpoint: &str, kind: SocketKind) -> Result<ServerHandle, ServerError> {
+    bind(endpoint, kind, ServerOptions::default(), echo).await
+}

@@ -1,0 +1,291 @@
+//! The reply server's drive loop over a zmq.rs ROUTER or REP socket, for any
+//! [`Runtime`].
+//!
+//! [`BoundServer::bind`] binds the socket; [`BoundServer::serve`] runs the core
+//! [`Server`](reqchan_core::server::Server) over it until the shutdown future
+//! completes: it receives messages, starts one handler task per request, sends every
+//! reply the core produces, and wakes the core at its deadlines. The loop itself is
+//! the core's drive loop plus sockets.
+//!
+//! - **Handlers** are `Fn(IncomingRequest) -> Future<Output = Result<Reply, E>>`; each
+//!   runs as its own task, so on ROUTER replies leave in the order handlers finish. An
+//!   error or a panic (caught, also when calling the handler) becomes Salt's
+//!   handler-exception reply and the server keeps serving. A handler still running
+//!   when its request is answered without it (timeout, shutdown) is aborted.
+//! - **Receive errors** go through a guard: an isolated one is retried at once, a run
+//!   of them pauses the receive loop (1 ms doubling to 100 ms), and a REP socket that
+//!   keeps failing — zmq.rs 0.7's REP reports the same error ~160,000 times a second
+//!   after a peer vanished mid-frame — is closed and bound again (at most 5 times a
+//!   minute), which drops the poisoned connection.
+//! - **Sends** that cannot complete within `send_timeout` (a peer that stopped reading
+//!   100,000 replies ago) are given up and counted; a send to a peer that disconnected
+//!   fails and is counted. Neither stops the server.
+//! - **Shutdown**: queued requests are answered `server busy`, running handlers get
+//!   `shutdown_grace`, and on ROUTER messages that keep arriving meanwhile are answered
+//!   `server busy`. When the core reports every request answered, the socket is closed.
+//!   REP replies are flushed by the time `send` returns. ROUTER replies are queued to
+//!   per-peer writer tasks inside zmq.rs, which keep writing after the socket is
+//!   dropped until their queues are empty — but only while the runtime runs: zmq.rs
+//!   0.7 has no linger, and a process that exits right away loses them. `reqchan-tokio`
+//!   runs each server on a runtime of its own and waits for zmq.rs's tasks there to
+//!   finish before returning from shutdown.
+
+mod drive;
+mod guard;
+mod handler;
+mod socket;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use handler::Reply;
+pub use reqchan_core::server::{
+    Framing, HandlerFailure, IncomingRequest, RejectReason, RequestToken, ServerConfig, ServerEvent, ServerStats,
+};
+pub use socket::SocketKind;
+
+use socket::ServerSocket;
+
+/// A callback for [`DriverEvent`]s (logging).
+pub type EventSink = Arc<dyn Fn(&DriverEvent) + Send + Sync>;
+
+/// How a server is driven.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// The core's configuration. Its `framing` is set from the socket kind.
+    pub core: ServerConfig,
+    /// How long running handlers may finish after shutdown begins. Default: 5 s.
+    pub shutdown_grace: Duration,
+    /// How long one send may wait for room in a peer's queue. Default: 5 s.
+    pub send_timeout: Duration,
+    /// Where events go. Default: nowhere (they are still counted).
+    pub on_event: Option<EventSink>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            core: ServerConfig::default(),
+            shutdown_grace: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(5),
+            on_event: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Options with the given core configuration.
+    pub fn new(core: ServerConfig) -> Self {
+        Self { core, ..Self::default() }
+    }
+
+    /// Sets [`shutdown_grace`](Self::shutdown_grace).
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Sets [`send_timeout`](Self::send_timeout).
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets [`on_event`](Self::on_event).
+    pub fn with_event_sink(mut self, sink: EventSink) -> Self {
+        self.on_event = Some(sink);
+        self
+    }
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("core", &self.core)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("send_timeout", &self.send_timeout)
+            .field("on_event", &self.on_event.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}
+
+/// Something the driver wants logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriverEvent {
+    /// An event from the core (a rejected message, a failed or timed-out handler, ...).
+    Core(ServerEvent),
+    /// The socket's `recv` failed.
+    RecvError(String),
+    /// A reply could not be sent (the peer disconnected, or its queue stayed full).
+    SendFailed(String),
+    /// The socket kept failing and was replaced by a new one on the same endpoint.
+    SocketRecreated,
+}
+
+impl fmt::Display for DriverEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Core(e) => write!(f, "{e}"),
+            Self::RecvError(e) => write!(f, "receive failed: {e}"),
+            Self::SendFailed(e) => write!(f, "reply not sent: {e}"),
+            Self::SocketRecreated => {
+                f.write_str("socket kept failing: replaced it with a new one on the same endpoint")
+            }
+        }
+    }
+}
+
+/// Counters kept by the driver, beside the core's [`ServerStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DriverStats {
+    /// `recv` errors.
+    pub recv_errors: u64,
+    /// Pauses the receive guard imposed after repeated errors.
+    pub recv_pauses: u64,
+    /// Sockets replaced after repeated errors.
+    pub sockets_recreated: u64,
+    /// Replies the socket refused (peer gone).
+    pub send_errors: u64,
+    /// Replies given up after `send_timeout`.
+    pub send_timeouts: u64,
+    /// Handlers aborted because their request was answered without them.
+    pub handlers_aborted: u64,
+}
+
+/// A snapshot of a server's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ServeReport {
+    /// The core's counters.
+    pub core: ServerStats,
+    /// The driver's counters.
+    pub driver: DriverStats,
+}
+
+/// Live counters of a running server, updated after every input.
+#[derive(Debug, Clone, Default)]
+pub struct StatsHandle(Arc<Mutex<ServeReport>>);
+
+impl StatsHandle {
+    /// The latest snapshot.
+    pub fn get(&self) -> ServeReport {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, report: ServeReport) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+}
+
+/// Binding failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BindError {
+    /// The endpoint asked for.
+    pub endpoint: String,
+    /// zmq.rs's error.
+    pub source: zeromq::ZmqError,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot bind {}: {}", self.endpoint, self.source)
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Serving stopped for a reason other than shutdown.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The core configuration is invalid.
+    Config(reqchan_core::server::ConfigError),
+    /// The socket had to be recreated and binding the endpoint again failed.
+    Rebind(BindError),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "{e}"),
+            Self::Rebind(e) => write!(f, "socket recreation failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(e) => Some(e),
+            Self::Rebind(e) => Some(e),
+        }
+    }
+}
+
+/// A bound server socket, ready to [`serve`](Self::serve).
+pub struct BoundServer {
+    socket: ServerSocket,
+    kind: SocketKind,
+    endpoint: String,
+    stats: StatsHandle,
+}
+
+impl fmt::Debug for BoundServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundServer").field("kind", &self.kind).field("endpoint", &self.endpoint).finish()
+    }
+}
+
+impl BoundServer {
+    /// Binds a `kind` socket to `endpoint` (e.g. `tcp://127.0.0.1:0`). Must run inside
+    /// the runtime that will serve: zmq.rs spawns its accept task there.
+    pub async fn bind(kind: SocketKind, endpoint: &str) -> Result<Self, BindError> {
+        let (socket, resolved) = ServerSocket::bind(kind, endpoint)
+            .await
+            .map_err(|source| BindError { endpoint: endpoint.to_owned(), source })?;
+        Ok(Self { socket, kind, endpoint: resolved, stats: StatsHandle::default() })
+    }
+
+    /// The resolved endpoint (a port 0 bind shows the real port).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The socket kind.
+    pub fn kind(&self) -> SocketKind {
+        self.kind
+    }
+
+    /// A handle on the live counters.
+    pub fn stats(&self) -> StatsHandle {
+        self.stats.clone()
+    }
+
+    /// Serves requests with `handler` until `shutdown` completes, then shuts down
+    /// gracefully (see the [module docs](self)) and returns the final counters.
+    pub async fn serve<R, H, Fut, E, S>(
+        self,
+        runtime: R,
+        options: ServerOptions,
+        handler: H,
+        shutdown: S,
+    ) -> Result<ServeReport, ServeError>
+    where
+        R: crate::Runtime,
+        H: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Reply, E>> + Send + 'static,
+        E: fmt::Display + Send + 'static,
+        S: std::future::Future<Output = ()> + Send,
+    {
+        drive::run(self, runtime, options, handler, shutdown).await
+    }
+}
