@@ -204,11 +204,8 @@ where
                 let result = bound.serve(TokioRuntime::from_handle(handle.clone()), options, handler, stop).await;
                 let started = Instant::now();
                 let flushed = wait_for_tasks(&handle, started + FLUSH_TIMEOUT).await;
-                let _ = done_tx.send(result.map(|stats| ShutdownReport {
-                    stats,
-                    flushed,
-                    flush_wait: started.elapsed(),
-                }));
+                let _ =
+                    done_tx.send(result.map(|stats| ShutdownReport { stats, flushed, flush_wait: started.elapsed() }));
             });
         })
         .map_err(ServerError::Start)?;

@@ -1,5 +1,5 @@
 //! The reply server's drive loop over a zmq.rs ROUTER or REP socket, for any
-//! [`Runtime`].
+//! [`Runtime`](crate::Runtime).
 //!
 //! [`BoundServer::bind`] binds the socket; [`BoundServer::serve`] runs the core
 //! [`Server`](reqchan_core::server::Server) over it until the shutdown future

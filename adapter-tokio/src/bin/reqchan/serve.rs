@@ -69,7 +69,7 @@ impl ServeCliError {
 
 /// Runs the echo server until SIGINT or SIGTERM.
 pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeCliError::Signals)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeCliError::Signals)?;
 
