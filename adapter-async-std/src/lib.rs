@@ -1,5 +1,39 @@
-//! async-std adapter for reqchan.
+//! async-std adapter for reqchan: SaltStack's request channel over ZeroMQ.
+//!
+//! The same channel as `reqchan-tokio`, driven on async-std's executor: a [`Channel`]
+//! sends requests to a ZeroMQ REP or ROUTER server and resolves each exactly once,
+//! with the reply or a typed [`Error`]. The drive loop is [`reqchan_driver`]'s; this
+//! crate only supplies the [`AsyncStdRuntime`] (spawn + timer).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use reqchan_async_std::{Channel, ChannelConfig, ChannelKey, RequestOptions, Value};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let channel = Channel::connect("tcp://127.0.0.1:4506", ChannelConfig::lockstep())?;
+//! let load = Value::map([("cmd", "ping".into())]);
+//! let options = RequestOptions::default().timeout(Duration::from_secs(5)).tries(2);
+//! let reply: Value = channel.request_with(&load, options).await?;
+//! println!("{reply:?}");
+//!
+//! // The shared channel for a key (Salt's singleton), pipelined on a DEALER socket.
+//! let key = ChannelKey::new("/etc/salt/pki/minion", "minion-1", "tcp://127.0.0.1:4506");
+//! let shared = Channel::get(key, ChannelConfig::pipelined(64))?;
+//! println!("{:?} {:?}", shared.state(), shared.stats());
+//! # Ok(())
+//! # }
+//! ```
 
+mod client;
 mod runtime;
 
-pub use runtime::AsyncStdRuntime;
+pub use client::Channel;
+pub use reqchan_core::client::{
+    Backoff, ClientConfig, ClientStats, ExponentialBackoff, Mode, RequestError, RequestOptions, SubmitError,
+};
+pub use reqchan_core::codec::{Crypt, Value};
+pub use reqchan_core::registry::ChannelKey;
+pub use reqchan_driver::client::{
+    BuildError, ChannelConfig, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, live_drivers,
+};
+pub use runtime::{AsyncStdRuntime, Sleep};

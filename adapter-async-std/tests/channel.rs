@@ -1,0 +1,104 @@
+//! The async-std adapter against a real libzmq peer (pyzmq): round trips in both
+//! modes, a silent server, and the shared-channel registry.
+
+mod peer;
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use reqchan_async_std::{
+    Channel, ChannelConfig, ChannelKey, ConnectionState, Error, RequestError, Value, live_drivers,
+};
+
+/// Bound on every test's whole run: nothing here may hang.
+const TEST_BOUND: Duration = Duration::from_secs(60);
+
+async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    async_std::future::timeout(TEST_BOUND, test).await.expect("the test finished within its bound")
+}
+
+#[async_std::test]
+async fn lockstep_round_trip_through_a_libzmq_rep_server() {
+    let Some(python) = peer::python() else { return };
+    bounded(async {
+        let peer = peer::Peer::start(&python, &["--type", "rep"]).await;
+        let channel = Channel::connect(&peer.endpoint, ChannelConfig::lockstep()).unwrap();
+        let load = Value::map([("cmd", "ping".into()), ("n", 7u64.into())]);
+        // The echo server returns the whole envelope: the load sits under "load".
+        let reply: Value = channel.request(&load).await.unwrap();
+        assert_eq!(reply.get("enc").and_then(Value::as_str), Some("clear"));
+        assert_eq!(reply.get("load"), Some(&load));
+        assert_eq!(channel.state(), ConnectionState::Connected);
+        let stats = channel.stats();
+        assert_eq!((stats.submitted, stats.transmitted, stats.replied), (1, 1, 1));
+    })
+    .await;
+}
+
+#[async_std::test]
+async fn pipelined_requests_through_a_libzmq_router_each_get_their_own_reply() {
+    let Some(python) = peer::python() else { return };
+    bounded(async {
+        let peer = peer::Peer::start(&python, &["--type", "router"]).await;
+        let channel = Channel::connect(&peer.endpoint, ChannelConfig::pipelined(16)).unwrap();
+        // Identical payloads too: ids, not bytes, match replies to requests.
+        let payloads: Vec<Vec<u8>> = (0..64u8).map(|i| vec![b'p', i % 8]).collect();
+        let replies = join_all(payloads.iter().map(|p| channel.request_raw(p.clone()))).await;
+        for (payload, reply) in payloads.iter().zip(replies) {
+            assert_eq!(reply.unwrap().as_ref(), payload.as_slice());
+        }
+        assert_eq!(channel.stats().replied, 64);
+        assert_eq!(channel.stats().stray_replies, 0);
+    })
+    .await;
+}
+
+#[async_std::test]
+async fn a_silent_server_sees_exactly_tries_transmissions_then_the_request_times_out() {
+    let Some(python) = peer::python() else { return };
+    bounded(async {
+        let mut peer = peer::Peer::start(&python, &["--type", "router", "--silent"]).await;
+        let config = ChannelConfig::lockstep().timeout(Duration::from_millis(200)).tries(3);
+        let channel = Channel::connect(&peer.endpoint, config).unwrap();
+        let error = channel.request_raw(&b"hello"[..]).await.unwrap_err();
+        assert_eq!(error, Error::Request(RequestError::TimedOut { attempts: 3 }));
+        // Each attempt was a real transmission that reached the server.
+        for attempt in 1..=3 {
+            let line = peer.next_line(Duration::from_secs(5)).await;
+            assert_eq!(line.as_deref(), Some("recv 1 68656c6c6f"), "attempt {attempt}");
+        }
+        let stats = channel.stats();
+        assert_eq!((stats.transmitted, stats.retried, stats.timed_out), (3, 2, 1));
+        assert!(stats.resets >= 3, "a lockstep timeout resets the REQ socket: {stats:?}");
+    })
+    .await;
+}
+
+#[async_std::test]
+async fn the_registry_shares_a_live_channel_and_the_last_drop_ends_its_driver() {
+    let Some(python) = peer::python() else { return };
+    bounded(async {
+        let peer = peer::Peer::start(&python, &["--type", "rep"]).await;
+        let key = || ChannelKey::new("/tmp/pki", "minion-async-std", peer.endpoint.clone());
+        let baseline = live_drivers();
+        for _ in 0..20 {
+            let a = Channel::get(key(), ChannelConfig::lockstep()).unwrap();
+            let b = Channel::get(key(), ChannelConfig::lockstep()).unwrap();
+            assert!(a.same_channel(&b));
+            let reply = b.request_raw(&b"\x90"[..]).await.unwrap();
+            assert_eq!(reply.as_ref(), b"\x90");
+            let mut watch = a.watch();
+            drop((a, b));
+            // The driver ends once the last handle is gone; wait for that event.
+            assert_eq!(watch.wait_for(|s| s == ConnectionState::Closed).await, ConnectionState::Closed);
+        }
+        // Drivers end after publishing Closed: give the executor the chance to drop them.
+        let mut spins = 0;
+        while live_drivers() > baseline && spins < 1_000 {
+            async_std::task::yield_now().await;
+            spins += 1;
+        }
+        assert_eq!(live_drivers(), baseline, "a driver outlived its last handle");
+    })
+    .await;
+}
