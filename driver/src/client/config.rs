@@ -38,6 +38,12 @@ impl ChannelConfig {
         config
     }
 
+    /// Sets the mode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.client.mode = mode;
+        self
+    }
+
     /// Sets the per-attempt timeout used when a request gives none.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.client.defaults.timeout = timeout;

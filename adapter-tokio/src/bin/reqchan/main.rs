@@ -1,5 +1,9 @@
 //! The `reqchan` command line.
 
+mod bench;
+mod json;
+mod options;
+mod send;
 mod serve;
 
 use std::process::ExitCode;
@@ -18,11 +22,25 @@ struct Cli {
 enum Command {
     /// Run an echo server: replies to each request with its load until SIGINT/SIGTERM.
     Serve(serve::ServeArgs),
+    /// Send one request and print the reply as one line of JSON (exit 0 on a reply, 3
+    /// when it timed out after all tries, 1 on any other error).
+    Send(send::SendArgs),
+    /// Benchmark one channel shared by concurrent callers (an embedded echo server
+    /// unless --endpoint is given).
+    Bench(bench::BenchArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors exit 1 (status 3 is reserved for `send` timeouts); --help and
+        // --version exit 0.
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     match cli.command {
         Command::Serve(args) => match serve::run(args).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -31,5 +49,7 @@ async fn main() -> ExitCode {
                 e.exit_code()
             }
         },
+        Command::Send(args) => send::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -1,0 +1,34 @@
+//! Option types shared by `send` and `bench`.
+
+use std::time::Duration;
+
+use reqchan_core::client::MAX_DURATION;
+use reqchan_tokio::Mode;
+
+/// `--mode` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ModeArg {
+    /// One request at a time on a REQ socket, as Salt does.
+    Lockstep,
+    /// Many requests at once on a DEALER socket, matched to replies by id.
+    Pipelined,
+}
+
+impl ModeArg {
+    /// The core's mode, with `max_in_flight` requests in flight when pipelined.
+    pub(crate) fn into_mode(self, max_in_flight: usize) -> Mode {
+        match self {
+            ModeArg::Lockstep => Mode::Lockstep,
+            ModeArg::Pipelined => Mode::Pipelined { max_in_flight: max_in_flight.max(1) },
+        }
+    }
+}
+
+/// Parses a positive number of seconds (fractions allowed) of at most a year.
+pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() && d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("{text:?}: seconds must be greater than 0 and at most a year")),
+    }
+}

@@ -1,0 +1,89 @@
+//! `reqchan send ENDPOINT [PAYLOAD_JSON]`: one request, its reply as one line of JSON.
+//!
+//! The payload (default `{}`) becomes msgpack and, unless `--raw`, the load of the clear
+//! Salt envelope `{"enc": "clear", "load": PAYLOAD, "version": 3}`. The reply is printed
+//! on stdout as one line of JSON, bytes as `{"$bytes": "<base64>"}`. Exit status: 0 on a
+//! reply, 3 when the request timed out after all its tries (or never got a connection),
+//! 1 on any other error, with the reason on stderr.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reqchan_core::codec;
+use reqchan_tokio::{Channel, ChannelConfig, Error, RequestOptions, Value};
+
+use crate::json;
+use crate::options::{ModeArg, seconds};
+
+/// Exit status when the request timed out after all its tries.
+const EXIT_TIMED_OUT: u8 = 3;
+
+/// Arguments of `reqchan send`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SendArgs {
+    /// Server endpoint: tcp://HOST:PORT or ipc://PATH.
+    endpoint: String,
+    /// The request's load as JSON; `{"$bytes": "<base64>"}` stands for bytes.
+    #[arg(default_value = "{}")]
+    payload: String,
+    /// Seconds to wait for the reply to each attempt.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    timeout: Duration,
+    /// Attempts in total before giving up.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    tries: u32,
+    /// lockstep (a REQ socket, as Salt) or pipelined (a DEALER socket).
+    #[arg(long, value_enum, default_value_t = ModeArg::Lockstep)]
+    mode: ModeArg,
+    /// Send the payload's msgpack as it is, without the Salt envelope.
+    #[arg(long)]
+    raw: bool,
+}
+
+/// Runs `reqchan send`; prints the reply or the error, and returns the exit status.
+pub(crate) async fn run(args: SendArgs) -> ExitCode {
+    match send(&args).await {
+        Ok(reply) => {
+            println!("{}", json::to_json(&reply));
+            ExitCode::SUCCESS
+        }
+        Err(Failure::TimedOut(e)) => {
+            eprintln!("reqchan send: {}: {e}", args.endpoint);
+            ExitCode::from(EXIT_TIMED_OUT)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("reqchan send: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Failure {
+    TimedOut(Error),
+    Other(String),
+}
+
+async fn send(args: &SendArgs) -> Result<Value, Failure> {
+    let payload: serde_json::Value = serde_json::from_str(&args.payload)
+        .map_err(|e| Failure::Other(format!("PAYLOAD_JSON is not valid JSON: {e}")))?;
+    let load = json::to_msgpack(&payload).map_err(|e| Failure::Other(format!("PAYLOAD_JSON: {e}")))?;
+    let config = ChannelConfig::default().mode(args.mode.into_mode(1));
+    let channel = Channel::connect(&args.endpoint, config).map_err(|e| Failure::Other(e.to_string()))?;
+    let options = RequestOptions::default().timeout(args.timeout).tries(args.tries);
+    let result = if args.raw {
+        match codec::encode_reply(&load) {
+            Ok(bytes) => channel
+                .request_raw_with(bytes, options)
+                .await
+                .and_then(|reply| codec::decode_reply::<Value>(&reply).map_err(Error::Decode)),
+            Err(e) => Err(Error::Encode(e)),
+        }
+    } else {
+        channel.request_with::<_, Value>(&load, options).await
+    };
+    channel.close();
+    result.map_err(|e| match e {
+        e if e.is_timeout() => Failure::TimedOut(e),
+        e => Failure::Other(format!("{}: {e}", args.endpoint)),
+    })
+}
