@@ -222,6 +222,29 @@ fn a_lost_peer_on_the_last_try_fails_with_peer_lost_at_once() {
 }
 
 #[test]
+fn a_reply_read_while_the_connection_reopens_is_stray() {
+    for config in both_modes() {
+        let pipelined = is_pipelined(&config);
+        let connector = Connector { latency: ms(10), refusals: 0 };
+        let mut sim = Sim::with_connector(config, 51, connector);
+        sim.server.behave(Behaviour::Silent);
+        let id = sim.request("r");
+        sim.run_for(ms(20));
+        sim.lose_peer();
+        let id_frame = Bytes::copy_from_slice(&id.as_u64().to_be_bytes());
+        let late = if pipelined { vec![id_frame, Bytes::new(), "late".into()] } else { vec!["late".into()] };
+
+        sim.deliver(&late);
+
+        assert_eq!(sim.client.stats().stray_replies, 1);
+        assert!(sim.completion(id).is_none(), "no reply is accepted before the new socket is connected");
+        sim.run_for(ms(10));
+        let resent: Vec<_> = sim.sent_for(id).iter().map(|s| (s.attempt, s.epoch)).collect();
+        assert_eq!(resent, [(1, 1), (2, 2)]);
+    }
+}
+
+#[test]
 fn a_lost_peer_reported_while_no_connection_is_open_is_ignored() {
     for config in both_modes() {
         let connector = Connector { latency: ms(10), refusals: 0 };
@@ -271,6 +294,23 @@ fn refused_connections_are_retried_after_backoff_and_queued_requests_keep_their_
         assert!(sim.result(long).is_ok());
         assert_eq!(sim.client.stats().connect_failures, 3);
     }
+}
+
+#[test]
+fn a_successful_connection_resets_the_reconnect_backoff() {
+    let mut config = lockstep();
+    config.reconnect = exponential(ms(100), Duration::from_secs(10));
+    let mut sim = Sim::with_connector(config, 50, Connector { latency: Duration::ZERO, refusals: 3 });
+    sim.run_for(ms(1000));
+    assert_eq!(sim.actions().len(), 4, "connected at the fourth attempt, after 100 + 200 + 400 ms");
+
+    sim.connector.refusals = 1;
+    sim.lose_peer();
+    let lost_at = sim.now();
+    sim.run_for(ms(1000));
+
+    let reconnects: Vec<_> = sim.actions()[4..].iter().map(|(at, _)| *at - lost_at).collect();
+    assert_eq!(reconnects, [ms(0), ms(100)], "the first failure after a success waits the initial delay again");
 }
 
 #[test]
