@@ -1,0 +1,178 @@
+//! The `reqchan` binary: `send` against a pyzmq server (stdout JSON, exit codes 0, 3
+//! and 1) and `bench --json` (exactly one line of JSON), embedded server and pyzmq.
+//!
+//! The binary is built (or found up to date) with the same cargo and profile as this
+//! test, so the test never runs a stale binary.
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use reqchan_tests::python::{PythonPeer, python};
+use reqchan_tests::within;
+
+const LIMIT: Duration = Duration::from_secs(60);
+const PEER: &str = "zmq_peer.py";
+
+/// Builds `reqchan` once per test run and returns its path.
+fn reqchan() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            // target/<profile>/deps/client_cli-<hash> -> target/<profile>/reqchan
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").to_path_buf();
+            let mut build = std::process::Command::new(env!("CARGO"));
+            build.args(["build", "--quiet", "-p", "reqchan-tokio", "--bin", "reqchan"]);
+            if profile_dir.file_name().is_some_and(|name| name == "release") {
+                build.arg("--release");
+            }
+            if let Some(target_dir) = profile_dir.parent() {
+                build.env("CARGO_TARGET_DIR", target_dir);
+            }
+            let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo build");
+            assert!(status.success(), "cargo build --bin reqchan failed");
+            profile_dir.join("reqchan")
+        })
+        .clone()
+}
+
+async fn run(args: &[&str]) -> Output {
+    let child = tokio::process::Command::new(reqchan())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start reqchan");
+    within(LIMIT, &format!("reqchan {args:?}"), child.wait_with_output()).await.expect("reqchan output")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit status and that stdout is exactly one line; returns that line as JSON.
+fn one_json_line(output: &Output, status: i32) -> serde_json::Value {
+    assert_eq!(output.status.code(), Some(status), "stdout {:?}, stderr {:?}", stdout(output), stderr(output));
+    let out = stdout(output);
+    assert!(out.ends_with('\n') && out.lines().count() == 1, "not exactly one line: {out:?}");
+    serde_json::from_str(out.trim_end()).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_prints_the_reply_as_one_json_line() {
+    let Some(python) = python() else { return };
+    let peer = PythonPeer::start(&python, PEER, &["--type", "rep"]).await;
+    let ep = peer.endpoint();
+
+    // The load goes in the clear envelope; the echo server sends the envelope back.
+    let reply = one_json_line(&run(&["send", ep, r#"{"cmd":"ping","n":-1,"b":{"$bytes":"AP8="}}"#]).await, 0);
+    let expected = r#"{"enc":"clear","load":{"cmd":"ping","n":-1,"b":{"$bytes":"AP8="}},"version":3}"#;
+    assert_eq!(reply, serde_json::from_str::<serde_json::Value>(expected).unwrap());
+    // Default payload `{}`, pipelined mode.
+    let reply = one_json_line(&run(&["send", ep, "--mode", "pipelined"]).await, 0);
+    assert_eq!(reply["load"], serde_json::json!({}));
+    // --raw: the payload's msgpack as it is.
+    let reply = one_json_line(&run(&["send", ep, "--raw", r#"{"x":[1,2.5,null,true]}"#]).await, 0);
+    assert_eq!(reply, serde_json::json!({"x": [1, 2.5, null, true]}));
+    // Binary values and non-UTF-8 str in the reply print as {"$bytes": base64}.
+    let reply = one_json_line(&run(&["send", ep, "--raw", r#""bytes-please""#]).await, 0);
+    assert_eq!(reply, serde_json::json!({"bin": {"$bytes": "AP8="}, "str": {"$bytes": "//4="}}));
+}
+
+#[tokio::test]
+async fn send_exits_3_when_the_request_timed_out_after_all_tries() {
+    let Some(python) = python() else { return };
+    let mut peer = PythonPeer::start(&python, PEER, &["--type", "router", "--silent"]).await;
+    let output = run(&["send", peer.endpoint(), r#"{"cmd":"ping"}"#, "--timeout", "0.2", "--tries", "2"]).await;
+    assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
+    assert!(stdout(&output).is_empty());
+    assert!(stderr(&output).contains("timed out with no reply after 2 attempt(s)"), "{}", stderr(&output));
+    for attempt in 1..=2 {
+        let line = peer.next_line(LIMIT).await;
+        assert!(line.as_deref().is_some_and(|l| l.starts_with("recv 1 ")), "attempt {attempt}: {line:?}");
+    }
+    // Nothing listening: the request times out in the queue, also status 3.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nobody = format!("tcp://127.0.0.1:{port}");
+    let output = run(&["send", &nobody, "--timeout", "0.2", "--tries", "1"]).await;
+    assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
+}
+
+#[tokio::test]
+async fn send_exits_1_on_any_other_error() {
+    let Some(python) = python() else { return };
+    let peer = PythonPeer::start(&python, PEER, &["--type", "rep"]).await;
+    let ep = peer.endpoint();
+    let cases: [(&[&str], &str); 5] = [
+        (&["send", ep, r#""garbage""#], "cannot decode the reply"),
+        (&["send", ep, r#""multi-frame""#], "malformed reply"),
+        (&["send", ep, "{not json"], "PAYLOAD_JSON is not valid JSON"),
+        (&["send", "udp://127.0.0.1:1"], "invalid endpoint"),
+        (&["send", ep, "--tries", "0"], "--tries"),
+    ];
+    for (args, message) in cases {
+        let output = run(args).await;
+        assert_eq!(output.status.code(), Some(1), "{args:?}: stderr {}", stderr(&output));
+        assert!(stdout(&output).is_empty(), "{args:?}: {}", stdout(&output));
+        assert!(stderr(&output).contains(message), "{args:?}: stderr {:?} lacks {message:?}", stderr(&output));
+    }
+}
+
+const BENCH_KEYS: [&str; 11] = [
+    "requests",
+    "ok",
+    "failed",
+    "elapsed_s",
+    "rps",
+    "p50_us",
+    "p99_us",
+    "max_us",
+    "transmissions",
+    "retries",
+    "resets",
+];
+
+fn check_bench(report: &serde_json::Value, requests: u64) {
+    let object = report.as_object().expect("a JSON object");
+    let mut keys: Vec<_> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = BENCH_KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(report["requests"], requests);
+    assert_eq!(report["ok"], requests);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(report["transmissions"], requests);
+    assert!(report["rps"].as_f64().is_some_and(|rps| rps > 0.0), "{report}");
+    let (p50, p99, max) = (report["p50_us"].as_u64(), report["p99_us"].as_u64(), report["max_us"].as_u64());
+    assert!(p50 <= p99 && p99 <= max, "{report}");
+}
+
+#[tokio::test]
+async fn bench_json_prints_exactly_one_line() {
+    for mode in ["pipelined", "lockstep"] {
+        let output = run(&["bench", "--json", "--requests", "200", "--mode", mode]).await;
+        check_bench(&one_json_line(&output, 0), 200);
+    }
+}
+
+#[tokio::test]
+async fn bench_against_a_pyzmq_router() {
+    let Some(python) = python() else { return };
+    let peer = PythonPeer::start(&python, PEER, &["--type", "router"]).await;
+    let output =
+        run(&["bench", "--endpoint", peer.endpoint(), "--json", "--requests", "200", "--concurrency", "8"]).await;
+    check_bench(&one_json_line(&output, 0), 200);
+    // The human summary.
+    let output = run(&["bench", "--endpoint", peer.endpoint(), "--requests", "50", "--size", "10"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("50 ok, 0 failed"), "{}", stdout(&output));
+}
