@@ -210,7 +210,7 @@ fn print_summary(args: &BenchArgs, endpoint: &str, embedded: bool, outcome: &Out
     };
     let server = if embedded { " (embedded echo server)" } else { "" };
     println!(
-        "reqchan bench: {} requests of {} B, {} callers, {mode}, {endpoint}{server}",
+        "reqchan bench: {} requests of {} B, {} caller(s), {mode}, {endpoint}{server}",
         outcome.requests, args.size, args.concurrency
     );
     println!(
