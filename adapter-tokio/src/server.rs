@@ -9,6 +9,10 @@
 //! writer tasks included — has finished, i.e. every queued reply was written to the
 //! kernel. Only then does the runtime stop.
 //!
+//! Handlers share that one thread: one that blocks it (CPU-heavy or synchronous work)
+//! stalls the whole server, so move such work to `tokio::task::spawn_blocking` or a
+//! thread of your own and await the result.
+//!
 //! ```no_run
 //! use reqchan_tokio::server::{self, SocketKind};
 //!
