@@ -42,11 +42,13 @@ pub(crate) struct Request {
     pub(crate) attempts: u32,
     phase: Phase,
     deadline: Instant,
+    /// Marks this request's current entry in the deadline heap.
+    stamp: u64,
 }
 
 impl Request {
     pub(crate) fn new(payload: Bytes, options: RequestDefaults, deadline: Instant) -> Self {
-        Self { payload, options, attempts: 0, phase: Phase::Queued, deadline }
+        Self { payload, options, attempts: 0, phase: Phase::Queued, deadline, stamp: 0 }
     }
 
     pub(crate) fn phase(&self) -> Phase {
@@ -70,8 +72,8 @@ pub(crate) struct Requests {
 }
 
 impl Requests {
-    pub(crate) fn insert(&mut self, id: RequestId, request: Request) {
-        self.deadlines.insert(request.deadline, id);
+    pub(crate) fn insert(&mut self, id: RequestId, mut request: Request) {
+        request.stamp = self.deadlines.insert(request.deadline, id);
         self.counts[request.phase.index()] += 1;
         let previous = self.map.insert(id, request);
         debug_assert!(previous.is_none(), "{id} reused");
@@ -79,7 +81,7 @@ impl Requests {
 
     pub(crate) fn remove(&mut self, id: RequestId) -> Option<Request> {
         let request = self.map.remove(&id)?;
-        self.deadlines.remove(request.deadline, id);
+        self.retire(request.deadline, id, request.stamp);
         self.counts[request.phase.index()] -= 1;
         Some(request)
     }
@@ -88,13 +90,20 @@ impl Requests {
     /// `id` is not live.
     pub(crate) fn transition(&mut self, id: RequestId, phase: Phase, deadline: Instant) -> Option<&mut Request> {
         let request = self.map.get_mut(&id)?;
-        self.deadlines.remove(request.deadline, id);
-        self.deadlines.insert(deadline, id);
+        let (old_deadline, old_stamp) = (request.deadline, request.stamp);
+        request.stamp = self.deadlines.insert(deadline, id);
+        request.deadline = deadline;
         self.counts[request.phase.index()] -= 1;
         self.counts[phase.index()] += 1;
         request.phase = phase;
-        request.deadline = deadline;
-        Some(request)
+        self.retire(old_deadline, id, old_stamp);
+        self.map.get_mut(&id)
+    }
+
+    /// The deadline entry `(at, id, stamp)` no longer applies.
+    fn retire(&mut self, at: Instant, id: RequestId, stamp: u64) {
+        let map = &self.map;
+        self.deadlines.retire(at, id, stamp, map.len(), |id, stamp| map.get(&id).is_some_and(|r| r.stamp == stamp));
     }
 
     pub(crate) fn get(&self, id: RequestId) -> Option<&Request> {
