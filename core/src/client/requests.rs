@@ -66,7 +66,13 @@ impl Request {
 
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
-    map: HashMap<RequestId, Request, BuildIdHasher>,
+    /// Where each live request sits in `slots`. Small entries, so the index of many
+    /// thousands of requests stays in cache.
+    index: HashMap<RequestId, usize, BuildIdHasher>,
+    /// The requests; a freed slot is reused first, so busy slots stay warm. Grows to the
+    /// most requests ever live at once (bounded by `max_queued + max_in_flight`).
+    slots: Vec<Option<Request>>,
+    free: Vec<usize>,
     deadlines: Deadlines,
     counts: [usize; Phase::ALL],
 }
@@ -75,12 +81,24 @@ impl Requests {
     pub(crate) fn insert(&mut self, id: RequestId, mut request: Request) {
         request.stamp = self.deadlines.insert(request.deadline, id);
         self.counts[request.phase.index()] += 1;
-        let previous = self.map.insert(id, request);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(request);
+                slot
+            }
+            None => {
+                self.slots.push(Some(request));
+                self.slots.len() - 1
+            }
+        };
+        let previous = self.index.insert(id, slot);
         debug_assert!(previous.is_none(), "{id} reused");
     }
 
     pub(crate) fn remove(&mut self, id: RequestId) -> Option<Request> {
-        let request = self.map.remove(&id)?;
+        let slot = self.index.remove(&id)?;
+        let request = self.slots[slot].take()?;
+        self.free.push(slot);
         self.retire(request.deadline, id, request.stamp);
         self.counts[request.phase.index()] -= 1;
         Some(request)
@@ -89,7 +107,8 @@ impl Requests {
     /// Moves `id` to `phase` with a new `deadline`. Returns the request, or `None` if
     /// `id` is not live.
     pub(crate) fn transition(&mut self, id: RequestId, phase: Phase, deadline: Instant) -> Option<&mut Request> {
-        let request = self.map.get_mut(&id)?;
+        let slot = *self.index.get(&id)?;
+        let request = self.slots[slot].as_mut()?;
         let (old_deadline, old_stamp) = (request.deadline, request.stamp);
         request.stamp = self.deadlines.insert(deadline, id);
         request.deadline = deadline;
@@ -97,21 +116,23 @@ impl Requests {
         self.counts[phase.index()] += 1;
         request.phase = phase;
         self.retire(old_deadline, id, old_stamp);
-        self.map.get_mut(&id)
+        self.slots[slot].as_mut()
     }
 
     /// The deadline entry `(at, id, stamp)` no longer applies.
     fn retire(&mut self, at: Instant, id: RequestId, stamp: u64) {
-        let map = &self.map;
-        self.deadlines.retire(at, id, stamp, map.len(), |id, stamp| map.get(&id).is_some_and(|r| r.stamp == stamp));
+        let (index, slots) = (&self.index, &self.slots);
+        let is_current =
+            |id, stamp| index.get(&id).and_then(|slot| slots[*slot].as_ref()).is_some_and(|r| r.stamp == stamp);
+        self.deadlines.retire(at, id, stamp, index.len(), is_current);
     }
 
     pub(crate) fn get(&self, id: RequestId) -> Option<&Request> {
-        self.map.get(&id)
+        self.slots[*self.index.get(&id)?].as_ref()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     pub(crate) fn count(&self, phase: Phase) -> usize {
@@ -119,7 +140,7 @@ impl Requests {
     }
 
     pub(crate) fn is_in(&self, id: RequestId, phase: Phase) -> bool {
-        self.map.get(&id).is_some_and(|r| r.phase == phase)
+        self.get(id).is_some_and(|r| r.phase == phase)
     }
 
     /// The earliest deadline of any request.
@@ -135,8 +156,12 @@ impl Requests {
     /// Ids in `phase` (all if `None`), in submission order. Linear: for rare events.
     pub(crate) fn ids_in(&self, phase: Option<Phase>) -> Vec<RequestId> {
         #[allow(clippy::disallowed_methods)] // sorted right below
-        let mut ids: Vec<RequestId> =
-            self.map.iter().filter(|(_, r)| phase.is_none_or(|p| r.phase == p)).map(|(id, _)| *id).collect();
+        let mut ids: Vec<RequestId> = self
+            .index
+            .iter()
+            .filter(|(_, slot)| phase.is_none_or(|p| self.slots[**slot].as_ref().is_some_and(|r| r.phase == p)))
+            .map(|(id, _)| *id)
+            .collect();
         ids.sort_unstable();
         ids
     }
