@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::backoff::ExponentialBackoff;
-use super::output::{ConnectReason, SocketAction};
+use super::output::{ConnectReason, ConnectionState, SocketAction};
 use crate::rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,7 @@ pub(crate) struct Link {
     state: State,
     action: Option<SocketAction>,
     failures_in_a_row: u32,
+    ever_open: bool,
 }
 
 impl Link {
@@ -32,6 +33,17 @@ impl Link {
             state: State::Opening,
             action: Some(SocketAction::Connect { reason: ConnectReason::Initial }),
             failures_in_a_row: 0,
+            ever_open: false,
+        }
+    }
+
+    /// The connection as a user sees it.
+    pub(crate) fn status(&self) -> ConnectionState {
+        match self.state {
+            State::Open => ConnectionState::Connected,
+            State::Closed => ConnectionState::Closed,
+            State::Opening | State::Waiting { .. } if self.ever_open => ConnectionState::Reconnecting,
+            State::Opening | State::Waiting { .. } => ConnectionState::Connecting,
         }
     }
 
@@ -57,6 +69,7 @@ impl Link {
             return false;
         }
         self.state = State::Open;
+        self.ever_open = true;
         self.failures_in_a_row = 0;
         true
     }

@@ -9,7 +9,8 @@
 //! - **Inputs** — [`submit`](Client::submit), [`cancel`](Client::cancel),
 //!   [`close`](Client::close), [`handle_connected`](Client::handle_connected),
 //!   [`handle_connect_failed`](Client::handle_connect_failed),
-//!   [`handle_peer_lost`](Client::handle_peer_lost), [`handle_reply`](Client::handle_reply),
+//!   [`handle_peer_lost`](Client::handle_peer_lost),
+//!   [`handle_send_failed`](Client::handle_send_failed), [`handle_reply`](Client::handle_reply),
 //!   [`handle_timeout`](Client::handle_timeout).
 //! - **Outputs**, drained after every input in this order:
 //!   1. [`poll_action`](Client::poll_action) — open a fresh socket, or close it. Carry
@@ -19,7 +20,8 @@
 //!   3. [`poll_completion`](Client::poll_completion) until `None` — resolve the callers.
 //!   4. [`poll_timeout`](Client::poll_timeout) — when to call `handle_timeout` next.
 //! - **Getters** — [`stats`](Client::stats), [`pending`](Client::pending),
-//!   [`is_connected`](Client::is_connected), [`config`](Client::config).
+//!   [`is_connected`](Client::is_connected), [`connection_state`](Client::connection_state),
+//!   [`config`](Client::config).
 //!
 //! # Rules the client keeps
 //! - Every accepted request completes exactly once: reply, `TimedOut`, `PeerLost`,
@@ -103,7 +105,7 @@ pub use backoff::{Backoff, ExponentialBackoff, InvalidBackoff};
 pub use config::{ClientConfig, ConfigError, InvalidOptions, MAX_DURATION, Mode, RequestDefaults, RequestOptions};
 pub use error::{RequestError, SubmitError};
 pub use id::RequestId;
-pub use output::{Completion, ConnectReason, SocketAction, Transmit};
+pub use output::{Completion, ConnectReason, ConnectionState, SocketAction, Transmit};
 pub use stats::ClientStats;
 
 use link::Link;
@@ -244,6 +246,34 @@ impl Client {
         }
     }
 
+    /// The socket refused the transmission of request `id` (for example a send on a REQ
+    /// socket whose peer died while it was idle): it never reached the wire. It does not
+    /// count as an attempt; the request goes back to the head of the retry queue under
+    /// the deadline it had while waiting, so a connection that keeps refusing cannot
+    /// keep it alive past that deadline. Does not touch the connection: report
+    /// [`handle_peer_lost`](Self::handle_peer_lost) after the refused transmissions.
+    /// Ignored unless `id` is in flight.
+    pub fn handle_send_failed(&mut self, now: Instant, id: RequestId) {
+        self.observe(now);
+        let Some(request) = self.requests.get(id) else { return };
+        if request.phase() != Phase::InFlight {
+            return;
+        }
+        let wait_deadline = request.wait_deadline;
+        if self.on_the_wire == Some(id) {
+            self.on_the_wire = None;
+        }
+        let Some(request) = self.requests.transition(id, Phase::Ready, wait_deadline) else { return };
+        request.attempts -= 1;
+        let was_retry = request.attempts > 0;
+        self.retries.push_front(id);
+        self.stats.transmitted -= 1;
+        if was_retry {
+            self.stats.retried -= 1;
+        }
+        self.stats.send_failures += 1;
+    }
+
     /// A message arrived on the open socket. Completes the request it answers; a reply
     /// that answers no unfinished request is discarded and counted as stray.
     pub fn handle_reply(&mut self, now: Instant, frames: &[Bytes]) {
@@ -311,7 +341,9 @@ impl Client {
                 continue;
             }
             let deadline = now + request.options.timeout;
+            let wait_deadline = request.deadline();
             let request = self.requests.transition(id, Phase::InFlight, deadline)?;
+            request.wait_deadline = wait_deadline;
             request.attempts += 1;
             let attempt = request.attempts;
             let payload = request.payload.clone();
@@ -358,6 +390,11 @@ impl Client {
     /// Whether a connection is open (reported by the driver and not lost or reset since).
     pub fn is_connected(&self) -> bool {
         self.link.is_open()
+    }
+
+    /// Connecting (never connected yet), connected, reconnecting, or closed.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.link.status()
     }
 
     /// Whether [`close`](Self::close) was called.

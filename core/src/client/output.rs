@@ -36,6 +36,21 @@ pub enum ConnectReason {
     Cancelled(RequestId),
 }
 
+/// The connection as a user of the client sees it, from [`Client::connection_state`](super::Client::connection_state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Opening the first connection.
+    Connecting,
+    /// Connected: requests are being sent.
+    Connected,
+    /// The connection was reset (timeout, lost peer) or could not be opened, and a new
+    /// one is being opened; requests wait in the queue meanwhile.
+    Reconnecting,
+    /// Closed: no request will be sent again.
+    Closed,
+}
+
 /// One transmission to hand to the socket, from [`Client::poll_transmit`](super::Client::poll_transmit).
 #[derive(Debug, Clone)]
 pub struct Transmit {

@@ -19,6 +19,10 @@ impl IdQueue {
         self.ids.push_back(id);
     }
 
+    pub(crate) fn push_front(&mut self, id: RequestId) {
+        self.ids.push_front(id);
+    }
+
     /// Pops the first id for which `is_live` holds, dropping stale ones on the way.
     pub(crate) fn pop_front(&mut self, mut is_live: impl FnMut(RequestId) -> bool) -> Option<RequestId> {
         while let Some(id) = self.ids.pop_front() {

@@ -40,6 +40,9 @@ pub(crate) struct Request {
     pub(crate) options: RequestDefaults,
     /// Transmissions so far.
     pub(crate) attempts: u32,
+    /// The deadline the request had while it waited for its latest transmission: if the
+    /// socket refuses that transmission, the request waits again under this deadline.
+    pub(crate) wait_deadline: Instant,
     phase: Phase,
     deadline: Instant,
     /// Marks this request's current entry in the deadline heap.
@@ -48,7 +51,7 @@ pub(crate) struct Request {
 
 impl Request {
     pub(crate) fn new(payload: Bytes, options: RequestDefaults, deadline: Instant) -> Self {
-        Self { payload, options, attempts: 0, phase: Phase::Queued, deadline, stamp: 0 }
+        Self { payload, options, attempts: 0, wait_deadline: deadline, phase: Phase::Queued, deadline, stamp: 0 }
     }
 
     pub(crate) fn phase(&self) -> Phase {

@@ -1,0 +1,140 @@
+//! Transmissions the socket refused, and the connection state users see.
+//!
+//! These drive a bare [`Client`] by hand, step by step, so each rule is visible in the
+//! test: a refused send is not an attempt, it is sent again first on the next
+//! connection, and it cannot outlive the deadline it had while waiting.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqchan_core::client::{
+    Client, ClientConfig, ConnectReason, ConnectionState, Mode, RequestError, RequestOptions, SocketAction,
+};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn client(mode: Mode) -> Client {
+    let mut config = ClientConfig::default();
+    config.mode = mode;
+    config.defaults.timeout = SECOND;
+    config.defaults.tries = 2;
+    Client::new(config).unwrap()
+}
+
+/// Carries out the pending socket action (a connect that succeeds) and returns it.
+fn connect(client: &mut Client, now: Instant) -> Option<SocketAction> {
+    let action = client.poll_action();
+    if let Some(SocketAction::Connect { .. }) = action {
+        client.handle_connected(now);
+    }
+    action
+}
+
+#[test]
+fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socket() {
+    let t0 = Instant::now();
+    let mut client = client(Mode::Lockstep);
+    connect(&mut client, t0);
+    let first = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
+    let second = client.submit(t0, Bytes::from_static(b"b"), RequestOptions::default()).unwrap();
+    let sent = client.poll_transmit(t0).unwrap();
+    assert_eq!((sent.id, sent.attempt), (first, 1));
+
+    // The REQ socket's peer died while it was idle: the send itself fails.
+    let t1 = t0 + Duration::from_millis(10);
+    client.handle_send_failed(t1, first);
+    client.handle_peer_lost(t1);
+    assert_eq!(client.poll_action(), Some(SocketAction::Connect { reason: ConnectReason::PeerLost }));
+    assert_eq!(client.connection_state(), ConnectionState::Reconnecting);
+    assert!(client.poll_transmit(t1).is_none(), "nothing goes out before the new socket connects");
+    let stats = *client.stats();
+    assert_eq!((stats.transmitted, stats.send_failures, stats.retried), (0, 1, 0));
+
+    client.handle_connected(t1);
+    let again = client.poll_transmit(t1).unwrap();
+    assert_eq!((again.id, again.attempt), (first, 1), "the refused request goes first, still attempt 1");
+    client.handle_reply(t1, &[Bytes::from_static(b"A")]);
+    let done = client.poll_completion().unwrap();
+    assert_eq!((done.id, done.attempts, done.result), (first, 1, Ok(Bytes::from_static(b"A"))));
+    assert_eq!(client.poll_transmit(t1).unwrap().id, second);
+    assert_eq!(client.stats().transmitted, 2);
+}
+
+#[test]
+fn a_connection_that_keeps_refusing_cannot_keep_a_request_past_its_queue_deadline() {
+    let t0 = Instant::now();
+    let mut client = client(Mode::Lockstep);
+    connect(&mut client, t0);
+    let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
+    let mut now = t0;
+    // Connect, refuse, reconnect, refuse...: each round a little later.
+    while now < t0 + 2 * SECOND {
+        let Some(sent) = client.poll_transmit(now) else { break };
+        assert_eq!(sent.attempt, 1);
+        client.handle_send_failed(now, id);
+        client.handle_peer_lost(now);
+        now += Duration::from_millis(100);
+        client.handle_timeout(now);
+        connect(&mut client, now);
+    }
+    // Submitted at t0 with a 1 s timeout: it failed at t0 + 1 s, never sent for real.
+    let done = client.poll_completion().expect("the request completed");
+    assert_eq!((done.id, done.result), (id, Err(RequestError::TimedOut { attempts: 0 })));
+    assert!(now <= t0 + SECOND + Duration::from_millis(100), "completed late: {:?}", now - t0);
+    assert_eq!(client.stats().transmitted, 0);
+    assert_eq!(client.stats().send_failures, 10);
+}
+
+#[test]
+fn a_refused_retry_keeps_its_earlier_attempts_and_its_retry_deadline() {
+    let t0 = Instant::now();
+    let mut client = client(Mode::Pipelined { max_in_flight: 4 });
+    connect(&mut client, t0);
+    let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
+    assert_eq!(client.poll_transmit(t0).unwrap().attempt, 1);
+    // Attempt 1 times out; the retry goes out at once (pipelined: no reset).
+    let t1 = t0 + SECOND;
+    client.handle_timeout(t1);
+    let retry = client.poll_transmit(t1).unwrap();
+    assert_eq!(retry.attempt, 2);
+    client.handle_send_failed(t1, id);
+    let stats = *client.stats();
+    assert_eq!((stats.transmitted, stats.retried, stats.send_failures), (1, 0, 1));
+    // Sent again as attempt 2 (not 3): the refused one did not count.
+    assert_eq!(client.poll_transmit(t1).unwrap().attempt, 2);
+    assert_eq!(client.poll_timeout(), Some(t1 + SECOND));
+}
+
+#[test]
+fn send_failed_for_a_request_not_in_flight_is_ignored() {
+    let t0 = Instant::now();
+    let mut client = client(Mode::Lockstep);
+    connect(&mut client, t0);
+    let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
+    client.handle_send_failed(t0, id); // still queued: nothing was refused
+    assert_eq!(client.stats().send_failures, 0);
+    let sent = client.poll_transmit(t0).unwrap();
+    client.handle_reply(t0, &[Bytes::from_static(b"A")]);
+    client.handle_send_failed(t0, sent.id); // finished
+    assert_eq!(client.stats().send_failures, 0);
+    assert_eq!(client.poll_completion().unwrap().result, Ok(Bytes::from_static(b"A")));
+    assert!(client.poll_completion().is_none());
+}
+
+#[test]
+fn the_connection_state_follows_connect_reset_and_close() {
+    let t0 = Instant::now();
+    let mut client = client(Mode::Lockstep);
+    assert_eq!(client.connection_state(), ConnectionState::Connecting);
+    assert!(client.poll_action().is_some());
+    client.handle_connect_failed(t0);
+    assert_eq!(client.connection_state(), ConnectionState::Connecting, "never connected yet");
+    let retry_at = client.poll_timeout().unwrap();
+    client.handle_timeout(retry_at);
+    connect(&mut client, retry_at);
+    assert_eq!(client.connection_state(), ConnectionState::Connected);
+    client.handle_peer_lost(retry_at);
+    assert_eq!(client.connection_state(), ConnectionState::Reconnecting);
+    client.close(retry_at);
+    assert_eq!(client.connection_state(), ConnectionState::Closed);
+}
