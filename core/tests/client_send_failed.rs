@@ -13,6 +13,12 @@ use reqchan_core::client::{
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// The simulated clock's starting point: the one clock reading in this file.
+fn origin() -> Instant {
+    #[allow(clippy::disallowed_methods)]
+    Instant::now()
+}
+
 fn client(mode: Mode) -> Client {
     let mut config = ClientConfig::default();
     config.mode = mode;
@@ -32,7 +38,7 @@ fn connect(client: &mut Client, now: Instant) -> Option<SocketAction> {
 
 #[test]
 fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socket() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut client = client(Mode::Lockstep);
     connect(&mut client, t0);
     let first = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
@@ -62,7 +68,7 @@ fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socke
 
 #[test]
 fn a_connection_that_keeps_refusing_cannot_keep_a_request_past_its_queue_deadline() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut client = client(Mode::Lockstep);
     connect(&mut client, t0);
     let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
@@ -87,7 +93,7 @@ fn a_connection_that_keeps_refusing_cannot_keep_a_request_past_its_queue_deadlin
 
 #[test]
 fn a_refused_retry_keeps_its_earlier_attempts_and_its_retry_deadline() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut client = client(Mode::Pipelined { max_in_flight: 4 });
     connect(&mut client, t0);
     let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
@@ -107,7 +113,7 @@ fn a_refused_retry_keeps_its_earlier_attempts_and_its_retry_deadline() {
 
 #[test]
 fn send_failed_for_a_request_not_in_flight_is_ignored() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut client = client(Mode::Lockstep);
     connect(&mut client, t0);
     let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
@@ -123,7 +129,7 @@ fn send_failed_for_a_request_not_in_flight_is_ignored() {
 
 #[test]
 fn the_connection_state_follows_connect_reset_and_close() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut client = client(Mode::Lockstep);
     assert_eq!(client.connection_state(), ConnectionState::Connecting);
     assert!(client.poll_action().is_some());
