@@ -70,7 +70,6 @@ pub(crate) struct Driver<R: Runtime> {
     timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
     waiters: HashMap<RequestId, Waiter>,
     tokens: HashMap<u64, RequestId>,
-    ever_connected: bool,
     done: Vec<Completion>,
     shared: Arc<Shared>,
     _guard: DriverGuard,
@@ -95,7 +94,6 @@ impl<R: Runtime> Driver<R> {
             timer: None,
             waiters: HashMap::new(),
             tokens: HashMap::new(),
-            ever_connected: false,
             done: Vec::new(),
             _guard: DriverGuard::new(Arc::clone(&shared)),
             shared,
@@ -174,7 +172,6 @@ impl<R: Runtime> Driver<R> {
             Ok(socket) => {
                 tracing::debug!(endpoint = %self.endpoint, "connected");
                 self.link = Link::Open(Conn::new(socket));
-                self.ever_connected = true;
                 self.core.handle_connected(now);
             }
             Err(error) => {
@@ -193,6 +190,13 @@ impl<R: Runtime> Driver<R> {
         let now = Instant::now();
         match event {
             Event::Reply(frames) => self.core.handle_reply(now, &frames),
+            Event::Refused(ids, error) => {
+                tracing::info!(endpoint = %self.endpoint, %error, refused = ids.len(), "connection lost on send");
+                for id in ids {
+                    self.core.handle_send_failed(now, id);
+                }
+                self.core.handle_peer_lost(now);
+            }
             Event::Lost(error) => {
                 tracing::info!(endpoint = %self.endpoint, %error, "connection lost");
                 self.core.handle_peer_lost(now);
@@ -241,17 +245,19 @@ impl<R: Runtime> Driver<R> {
                 if transmit.attempt > 1 {
                     tracing::info!(request = %transmit.id, attempt = transmit.attempt, "retrying");
                 }
+                let id = transmit.id;
                 let Link::Open(conn) = &mut self.link else {
-                    refused = Some("no socket is open".to_owned());
+                    refused = Some((id, "no socket is open".to_owned()));
                     break;
                 };
-                if let Err(error) = conn.transmit(transmit.into_frames()) {
-                    refused = Some(error.to_string());
+                if let Err(error) = conn.transmit(id, transmit.into_frames()) {
+                    refused = Some((id, error.to_string()));
                     break;
                 }
             }
-            let Some(error) = refused else { break };
+            let Some((id, error)) = refused else { break };
             tracing::error!(endpoint = %self.endpoint, %error, "the socket refused a transmission; resetting it");
+            self.core.handle_send_failed(now, id);
             self.core.handle_peer_lost(now);
         }
         while let Some(completion) = self.core.poll_completion() {
@@ -289,15 +295,7 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn state(&self) -> ConnectionState {
-        if self.core.is_closed() {
-            ConnectionState::Closed
-        } else if self.core.is_connected() {
-            ConnectionState::Connected
-        } else if self.ever_connected {
-            ConnectionState::Reconnecting
-        } else {
-            ConnectionState::Connecting
-        }
+        self.core.connection_state()
     }
 
     /// After close: refuse what is still queued to us, then end.

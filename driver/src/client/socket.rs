@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqchan_core::client::Mode;
+use reqchan_core::client::{Mode, RequestId};
 use zeromq::{
     DealerRecvHalf, DealerSendHalf, DealerSocket, ReqSocket, Socket, SocketOptions, SocketRecv, SocketSend, ZmqError,
     ZmqMessage, ZmqResult,
@@ -55,11 +55,21 @@ pub(crate) fn connect(mode: Mode, endpoint: String, timeout: Duration) -> BoxFut
 pub(crate) enum Event {
     /// A message: its frames.
     Reply(Vec<Bytes>),
-    /// The connection is unusable: a send or a receive failed.
+    /// The connection is unusable, and these transmissions never reached the wire: a
+    /// send failed, and the ones queued behind it will not be tried on this socket.
+    Refused(Vec<RequestId>, ZmqError),
+    /// The connection is unusable: a receive failed.
     Lost(ZmqError),
 }
 
-type Exchange = BoxFuture<'static, (ReqSocket, ZmqResult<ZmqMessage>)>;
+/// Where a lockstep exchange failed.
+enum ExchangeError {
+    /// The request never left: a REQ socket whose peer died while idle fails here.
+    Send(ZmqError),
+    Recv(ZmqError),
+}
+
+type Exchange = BoxFuture<'static, (ReqSocket, Result<ZmqMessage, ExchangeError>)>;
 type Receive = BoxFuture<'static, (DealerRecvHalf, ZmqResult<ZmqMessage>)>;
 type Send = BoxFuture<'static, (DealerSendHalf, ZmqResult<()>)>;
 
@@ -75,14 +85,14 @@ pub(crate) enum Conn {
 pub(crate) struct ReqConn {
     idle: Option<ReqSocket>,
     /// A request sent (or being sent) and its reply awaited.
-    busy: Option<Exchange>,
+    busy: Option<(RequestId, Exchange)>,
 }
 
 pub(crate) struct DealerConn {
     /// The send half when no send is in progress.
     idle: Option<DealerSendHalf>,
-    sending: Option<Send>,
-    outbox: VecDeque<ZmqMessage>,
+    sending: Option<(RequestId, Send)>,
+    outbox: VecDeque<(RequestId, ZmqMessage)>,
     receiving: Receive,
 }
 
@@ -118,29 +128,28 @@ impl Conn {
         }
     }
 
-    /// Hands `frames` to the socket. Fails only if the socket cannot take a message now
-    /// (a REQ socket with a request outstanding), which the core never asks for.
-    pub(crate) fn transmit(&mut self, frames: Vec<Bytes>) -> Result<(), ZmqError> {
+    /// Hands request `id`'s `frames` to the socket. Fails only if the socket cannot take
+    /// a message now (a REQ socket with a request outstanding), which the core never
+    /// asks for.
+    pub(crate) fn transmit(&mut self, id: RequestId, frames: Vec<Bytes>) -> Result<(), ZmqError> {
         let message = ZmqMessage::try_from(frames).map_err(|_| ZmqError::Socket("cannot send an empty message"))?;
         match self {
             Conn::Req(req) => {
                 let Some(mut socket) = req.idle.take() else {
                     return Err(ZmqError::Socket("a REQ socket cannot send again before it has received"));
                 };
-                req.busy = Some(
-                    async move {
-                        let result = match socket.send(message).await {
-                            Ok(()) => socket.recv().await,
-                            Err(e) => Err(e),
-                        };
-                        (socket, result)
-                    }
-                    .boxed(),
-                );
+                let exchange = async move {
+                    let result = match socket.send(message).await {
+                        Ok(()) => socket.recv().await.map_err(ExchangeError::Recv),
+                        Err(e) => Err(ExchangeError::Send(e)),
+                    };
+                    (socket, result)
+                };
+                req.busy = Some((id, exchange.boxed()));
                 Ok(())
             }
             Conn::Dealer(dealer) => {
-                dealer.outbox.push_back(message);
+                dealer.outbox.push_back((id, message));
                 Ok(())
             }
         }
@@ -150,13 +159,15 @@ impl Conn {
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         match self {
             Conn::Req(req) => {
-                let Some(exchange) = &mut req.busy else { return Poll::Pending };
+                let Some((id, exchange)) = &mut req.busy else { return Poll::Pending };
+                let id = *id;
                 let (socket, result) = std::task::ready!(exchange.poll_unpin(cx));
                 req.busy = None;
                 req.idle = Some(socket);
                 Poll::Ready(match result {
                     Ok(message) => Event::Reply(message.into_vec()),
-                    Err(e) => Event::Lost(e),
+                    Err(ExchangeError::Send(e)) => Event::Refused(vec![id], e),
+                    Err(ExchangeError::Recv(e)) => Event::Lost(e),
                 })
             }
             Conn::Dealer(dealer) => dealer.poll_event(cx),
@@ -168,7 +179,8 @@ impl DealerConn {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         // Sends first, so that replies to them can follow.
         loop {
-            if let Some(sending) = &mut self.sending {
+            if let Some((id, sending)) = &mut self.sending {
+                let id = *id;
                 match sending.poll_unpin(cx) {
                     Poll::Ready((half, Ok(()))) => {
                         self.sending = None;
@@ -177,7 +189,8 @@ impl DealerConn {
                     Poll::Ready((half, Err(e))) => {
                         self.sending = None;
                         self.idle = Some(half);
-                        return Poll::Ready(Event::Lost(e));
+                        let refused = std::iter::once(id).chain(self.outbox.drain(..).map(|(id, _)| id));
+                        return Poll::Ready(Event::Refused(refused.collect(), e));
                     }
                     Poll::Pending => break,
                 }
@@ -185,8 +198,8 @@ impl DealerConn {
             if self.outbox.is_empty() || self.idle.is_none() {
                 break;
             }
-            if let (Some(half), Some(message)) = (self.idle.take(), self.outbox.pop_front()) {
-                self.sending = Some(send(half, message));
+            if let (Some(half), Some((id, message))) = (self.idle.take(), self.outbox.pop_front()) {
+                self.sending = Some((id, send(half, message)));
             }
         }
         let Poll::Ready((half, result)) = self.receiving.poll_unpin(cx) else {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use reqchan_core::client::ClientStats;
+pub use reqchan_core::client::ConnectionState;
 
 /// Drivers currently running in this process, across all runtimes.
 static LIVE_DRIVERS: AtomicUsize = AtomicUsize::new(0);
@@ -15,21 +16,6 @@ static LIVE_DRIVERS: AtomicUsize = AtomicUsize::new(0);
 /// socket). For leak checks and metrics.
 pub fn live_drivers() -> usize {
     LIVE_DRIVERS.load(Ordering::SeqCst)
-}
-
-/// The connection as a user of the channel sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ConnectionState {
-    /// Opening the first connection.
-    Connecting,
-    /// Connected: requests are being sent.
-    Connected,
-    /// The connection was reset (timeout, lost peer) or could not be opened, and a new
-    /// one is being opened; requests wait in the queue meanwhile.
-    Reconnecting,
-    /// Closed, or the driver task is gone: no request will be sent again.
-    Closed,
 }
 
 #[derive(Debug)]
