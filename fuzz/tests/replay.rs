@@ -1,0 +1,50 @@
+//! Replays the committed corpus of every fuzz target, and the hand-written seeds: what
+//! CI runs instead of fuzzing.
+
+use std::path::{Path, PathBuf};
+
+use reqchan_fuzz::client_model::{self, Seen};
+use reqchan_fuzz::{input_files, read};
+
+fn dir(kind: &str, target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(kind).join(target)
+}
+
+/// The committed corpus of `target`: it must exist and hold at least one input.
+fn corpus(target: &str) -> Vec<PathBuf> {
+    let dir = dir("corpus", target);
+    assert!(dir.is_dir(), "{} is missing", dir.display());
+    let files = input_files([dir.clone()]);
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    files
+}
+
+/// The hand-written seeds of `target`, if it has any.
+fn seeds(target: &str) -> Vec<PathBuf> {
+    let dir = dir("seeds", target);
+    if dir.is_dir() { input_files([dir]) } else { Vec::new() }
+}
+
+#[test]
+fn every_target_replays_its_corpus_and_seeds() {
+    for (target, run) in reqchan_fuzz::TARGETS {
+        for path in corpus(target).into_iter().chain(seeds(target)) {
+            let data = read(&path);
+            let outcome = std::panic::catch_unwind(|| run(&data));
+            assert!(outcome.is_ok(), "{target}: {} fails", path.display());
+        }
+    }
+}
+
+/// A corpus that passes proves little if it never gets anywhere: the client's must
+/// reach every behaviour the model checks.
+#[test]
+fn client_corpus_reaches_every_behaviour() {
+    let mut seen = Seen::default();
+    for path in corpus("client_ops") {
+        if let Some(one) = client_model::play(&read(&path)) {
+            seen.add(&one);
+        }
+    }
+    assert!(seen.missing().is_empty(), "the client_ops corpus never reaches {:?}\n{seen:#?}", seen.missing());
+}
