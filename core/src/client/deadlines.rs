@@ -1,19 +1,18 @@
 //! Every live request's one deadline, ordered by `(deadline, id)`, so that the first
 //! entry is always the next thing that can happen.
 //!
-//! A binary min-heap with lazy removal. Deadlines mostly arrive in increasing order
-//! (`now + timeout`), and pushing the latest deadline onto a heap costs one comparison,
-//! where an ordered tree searches its whole right edge. A request that moves on
-//! retires its entry instead of removing it: each entry carries a stamp, and an entry
-//! is current only while its request still holds that stamp. Two rules keep this exact
-//! and bounded:
-//! - the first entry is always current (retiring it pops it, and any retired entries
-//!   beneath it), so `first` needs no cleaning and can stay `&self`;
+//! A binary min-heap, with stamps for lazy removal. Deadlines mostly arrive in
+//! increasing order (`now + timeout`): pushing the latest deadline costs one comparison,
+//! where an ordered tree searches its whole right edge. An entry that is the last in
+//! the heap (a request that moves on right after it was queued or sent) or the first
+//! (the next deadline) is removed or replaced in place; any other entry is *retired*:
+//! it stays, and is recognised as stale by its stamp, which its request no longer
+//! holds. Two rules keep this exact and bounded:
+//! - the first entry is always current (stale entries that surface are popped), so
+//!   `first` needs no cleaning and stays `&self`;
 //! - retired entries never outnumber live ones by more than a constant: the heap is
 //!   rebuilt from its current entries when they do (amortised O(1) per retirement).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use super::id::RequestId;
@@ -27,56 +26,141 @@ struct Entry {
 
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
-    heap: BinaryHeap<Reverse<Entry>>,
+    /// A min-heap: each entry is no later than its children.
+    heap: Vec<Entry>,
     retired: usize,
     next_stamp: u64,
 }
 
 impl Deadlines {
-    /// Adds a deadline for `id`; returns the stamp that marks it current.
-    pub(crate) fn insert(&mut self, at: Instant, id: RequestId) -> u64 {
-        let stamp = self.next_stamp;
+    /// A fresh stamp, to store in the request before its entry goes in.
+    pub(crate) fn stamp(&mut self) -> u64 {
         self.next_stamp += 1;
-        self.heap.push(Reverse(Entry { at, id, stamp }));
-        stamp
+        self.next_stamp
     }
 
-    /// The entry `(at, id, stamp)` is no longer current. `is_current` tells whether an
-    /// entry's stamp is still held by its request; `live` is the number of live requests.
-    pub(crate) fn retire(
+    /// Adds the deadline `at` for `id`, under a fresh `stamp`.
+    pub(crate) fn insert(&mut self, at: Instant, id: RequestId, stamp: u64) {
+        self.heap.push(Entry { at, id, stamp });
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    /// `id`'s deadline moves from `(old_at, old_stamp)` to `(at, stamp)`. The request
+    /// must already hold `stamp`: `is_current` reads the stamps requests hold, and
+    /// `live` counts the live requests.
+    pub(crate) fn replace(
         &mut self,
-        at: Instant,
         id: RequestId,
-        stamp: u64,
+        (old_at, old_stamp): (Instant, u64),
+        (at, stamp): (Instant, u64),
         live: usize,
         is_current: impl Fn(RequestId, u64) -> bool,
     ) {
-        self.retired += 1;
-        if self.heap.peek() == Some(&Reverse(Entry { at, id, stamp })) {
-            self.heap.pop();
-            self.retired -= 1;
-            while let Some(Reverse(first)) = self.heap.peek() {
-                if is_current(first.id, first.stamp) {
-                    break;
-                }
-                self.heap.pop();
-                self.retired -= 1;
-            }
-        }
-        if self.retired > live + 32 {
-            self.heap.retain(|Reverse(entry)| is_current(entry.id, entry.stamp));
-            self.retired = 0;
+        let old = Entry { at: old_at, id, stamp: old_stamp };
+        let new = Entry { at, id, stamp };
+        let last = self.heap.len() - 1;
+        if self.heap[last] == old {
+            // A leaf: overwrite it and let it rise to its place.
+            self.heap[last] = new;
+            self.sift_up(last);
+        } else if self.heap[0] == old {
+            self.heap[0] = new;
+            self.sift_down(0);
+            self.clean_first(&is_current);
+        } else {
+            self.insert(at, id, stamp);
+            self.retired += 1;
+            self.compact(live, &is_current);
         }
         debug_assert_eq!(self.heap.len(), live + self.retired);
     }
 
+    /// `id`'s deadline `(at, stamp)` is gone with its request.
+    pub(crate) fn remove(
+        &mut self,
+        id: RequestId,
+        (at, stamp): (Instant, u64),
+        live: usize,
+        is_current: impl Fn(RequestId, u64) -> bool,
+    ) {
+        let old = Entry { at, id, stamp };
+        if self.heap.last() == Some(&old) {
+            self.heap.pop();
+        } else if self.heap.first() == Some(&old) {
+            self.pop_first();
+            self.clean_first(&is_current);
+        } else {
+            self.retired += 1;
+        }
+        // Fewer live requests: the bound on retired entries tightens.
+        self.compact(live, &is_current);
+        debug_assert_eq!(self.heap.len(), live + self.retired);
+    }
+
     pub(crate) fn first(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse(first)| first.at)
+        self.heap.first().map(|first| first.at)
     }
 
     /// The id with the earliest deadline, if it is due at `now`.
     pub(crate) fn first_due(&self, now: Instant) -> Option<RequestId> {
-        self.heap.peek().filter(|Reverse(first)| first.at <= now).map(|Reverse(first)| first.id)
+        self.heap.first().filter(|first| first.at <= now).map(|first| first.id)
+    }
+
+    /// Pops retired entries until the first one is current.
+    fn clean_first(&mut self, is_current: &impl Fn(RequestId, u64) -> bool) {
+        while let Some(first) = self.heap.first() {
+            if is_current(first.id, first.stamp) {
+                break;
+            }
+            self.pop_first();
+            self.retired -= 1;
+        }
+    }
+
+    /// Rebuilds the heap from its current entries once retired ones outnumber them.
+    fn compact(&mut self, live: usize, is_current: &impl Fn(RequestId, u64) -> bool) {
+        if self.retired > live + 32 {
+            self.heap.retain(|entry| is_current(entry.id, entry.stamp));
+            self.retired = 0;
+            for i in (0..self.heap.len() / 2).rev() {
+                self.sift_down(i);
+            }
+        }
+    }
+
+    fn pop_first(&mut self) {
+        self.heap.swap_remove(0);
+        if !self.heap.is_empty() {
+            self.sift_down(0);
+        }
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.heap[i] >= self.heap[parent] {
+                break;
+            }
+            self.heap.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let len = self.heap.len();
+        loop {
+            let left = 2 * i + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < len && self.heap[right] < self.heap[left] { right } else { left };
+            if self.heap[child] >= self.heap[i] {
+                break;
+            }
+            self.heap.swap(i, child);
+            i = child;
+        }
     }
 }
 
@@ -102,29 +186,38 @@ mod tests {
             // Mostly increasing deadlines, like `now + timeout`, with some out of order.
             let now = origin + Duration::from_micros(step);
             let at = now + Duration::from_millis(rng.next_u64() % 50);
-            let pick = |rng: &mut Rng| live.keys().nth((rng.next_u64() % live.len().max(1) as u64) as usize).copied();
+            // The newest request (often the last entry), the earliest deadline (the first
+            // entry), or any request (an entry in the middle, which is retired).
+            let pick = |rng: &mut Rng| match rng.next_u64() % 3 {
+                0 => live.keys().next_back().copied(),
+                1 => reference.first().map(|(_, id)| *id),
+                _ => live.keys().nth((rng.next_u64() % live.len().max(1) as u64) as usize).copied(),
+            };
             match rng.next_u64() % 3 {
                 0 => {
                     let id = RequestId(next_id);
                     next_id += 1;
-                    live.insert(id, (at, deadlines.insert(at, id)));
+                    let stamp = deadlines.stamp();
+                    live.insert(id, (at, stamp));
+                    deadlines.insert(at, id, stamp);
                     reference.insert((at, id));
                 }
                 1 => {
                     let Some(id) = pick(&mut rng) else { continue };
-                    let (old_at, old_stamp) = live[&id];
-                    live.insert(id, (at, deadlines.insert(at, id)));
+                    let old = live[&id];
+                    let stamp = deadlines.stamp();
+                    live.insert(id, (at, stamp));
                     let current = |id, stamp| live.get(&id).is_some_and(|(_, s)| *s == stamp);
-                    deadlines.retire(old_at, id, old_stamp, live.len(), current);
-                    reference.remove(&(old_at, id));
+                    deadlines.replace(id, old, (at, stamp), live.len(), current);
+                    reference.remove(&(old.0, id));
                     reference.insert((at, id));
                 }
                 _ => {
                     let Some(id) = pick(&mut rng) else { continue };
-                    let (old_at, old_stamp) = live.remove(&id).unwrap();
+                    let old = live.remove(&id).unwrap();
                     let current = |id, stamp| live.get(&id).is_some_and(|(_, s)| *s == stamp);
-                    deadlines.retire(old_at, id, old_stamp, live.len(), current);
-                    reference.remove(&(old_at, id));
+                    deadlines.remove(id, old, live.len(), current);
+                    reference.remove(&(old.0, id));
                 }
             }
             let first = reference.first().copied();

@@ -82,7 +82,8 @@ pub(crate) struct Requests {
 
 impl Requests {
     pub(crate) fn insert(&mut self, id: RequestId, mut request: Request) {
-        request.stamp = self.deadlines.insert(request.deadline, id);
+        request.stamp = self.deadlines.stamp();
+        self.deadlines.insert(request.deadline, id, request.stamp);
         self.counts[request.phase.index()] += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -102,7 +103,9 @@ impl Requests {
         let slot = self.index.remove(&id)?;
         let request = self.slots[slot].take()?;
         self.free.push(slot);
-        self.retire(request.deadline, id, request.stamp);
+        let (index, slots) = (&self.index, &self.slots);
+        let is_current = |id, stamp| Self::holds(index, slots, id, stamp);
+        self.deadlines.remove(id, (request.deadline, request.stamp), index.len(), is_current);
         self.counts[request.phase.index()] -= 1;
         Some(request)
     }
@@ -112,22 +115,27 @@ impl Requests {
     pub(crate) fn transition(&mut self, id: RequestId, phase: Phase, deadline: Instant) -> Option<&mut Request> {
         let slot = *self.index.get(&id)?;
         let request = self.slots[slot].as_mut()?;
-        let (old_deadline, old_stamp) = (request.deadline, request.stamp);
-        request.stamp = self.deadlines.insert(deadline, id);
+        let old = (request.deadline, request.stamp);
+        request.stamp = self.deadlines.stamp();
         request.deadline = deadline;
         self.counts[request.phase.index()] -= 1;
         self.counts[phase.index()] += 1;
         request.phase = phase;
-        self.retire(old_deadline, id, old_stamp);
+        let new = (deadline, request.stamp);
+        let (index, slots) = (&self.index, &self.slots);
+        let is_current = |id, stamp| Self::holds(index, slots, id, stamp);
+        self.deadlines.replace(id, old, new, index.len(), is_current);
         self.slots[slot].as_mut()
     }
 
-    /// The deadline entry `(at, id, stamp)` no longer applies.
-    fn retire(&mut self, at: Instant, id: RequestId, stamp: u64) {
-        let (index, slots) = (&self.index, &self.slots);
-        let is_current =
-            |id, stamp| index.get(&id).and_then(|slot| slots[*slot].as_ref()).is_some_and(|r| r.stamp == stamp);
-        self.deadlines.retire(at, id, stamp, index.len(), is_current);
+    /// Whether live request `id` holds deadline stamp `stamp`.
+    fn holds(
+        index: &HashMap<RequestId, usize, BuildIdHasher>,
+        slots: &[Option<Request>],
+        id: RequestId,
+        stamp: u64,
+    ) -> bool {
+        index.get(&id).and_then(|slot| slots[*slot].as_ref()).is_some_and(|r| r.stamp == stamp)
     }
 
     pub(crate) fn get(&self, id: RequestId) -> Option<&Request> {
