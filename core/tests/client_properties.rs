@@ -10,7 +10,7 @@
 
 mod sim;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -35,7 +35,9 @@ enum Profile {
 
 #[derive(Debug, Clone)]
 enum Op {
+    /// Submits `count` requests alike.
     Submit {
+        count: u32,
         payload: &'static str,
         timeout: Option<u64>,
         tries: Option<u32>,
@@ -68,12 +70,20 @@ struct Case {
 }
 
 fn generate(seed: u64, pipelined: bool) -> Case {
+    generate_sized(seed, pipelined, false)
+}
+
+/// A case; `crowded` ones have thousands of operations and room for hundreds of
+/// requests at once, to exercise the client's tables at size.
+fn generate_sized(seed: u64, pipelined: bool, crowded: bool) -> Case {
     let mut rng = SimRng::new(seed);
-    let mode = if pipelined { Mode::Pipelined { max_in_flight: 1 + rng.below(4) as usize } } else { Mode::Lockstep };
+    let scale = if crowded { 100 } else { 1 };
+    let max_in_flight = scale * (1 + rng.below(4) as usize);
+    let mode = if pipelined { Mode::Pipelined { max_in_flight } } else { Mode::Lockstep };
     let mut case = Case {
         seed,
         mode,
-        max_queued: 1 + rng.below(8) as usize,
+        max_queued: scale * (1 + rng.below(8) as usize),
         timeout: rng.pick(&[20, 50, 200]),
         tries: 1 + rng.below(3) as u32,
         latency: rng.below(3),
@@ -83,12 +93,13 @@ fn generate(seed: u64, pipelined: bool) -> Case {
         connect_latency: rng.pick(&[0, 0, 3]),
         ops: Vec::new(),
     };
-    let count = 10 + rng.below(51);
+    let count = if crowded { 3000 } else { 10 + rng.below(51) };
     for _ in 0..count {
         let op = match rng.below(100) {
             0..=39 => {
                 let exponential = Some((1 + rng.below(30), rng.chance(0.5)));
                 Op::Submit {
+                    count: if crowded && rng.chance(0.2) { 1 + rng.below(200) as u32 } else { 1 },
                     payload: rng.pick(&["a", "a", "b", "0123456789abcdef0123456789abcdefXX"]),
                     timeout: rng.pick(&[None, None, Some(0), Some(5), Some(20), Some(50), Some(200)]),
                     tries: rng.pick(&[None, None, Some(0), Some(1), Some(2), Some(4)]),
@@ -96,7 +107,8 @@ fn generate(seed: u64, pipelined: bool) -> Case {
                 }
             }
             40..=51 => Op::Cancel(rng.below(64) as usize),
-            52..=53 => Op::Close,
+            52..=53 if !crowded => Op::Close,
+            52..=53 => Op::Advance(1),
             54..=59 => Op::LosePeer,
             60..=63 => Op::Refuse(1 + rng.below(3) as u32),
             64..=84 => Op::Advance(rng.pick(&[0, 1, 3, 10, 30, 100, 300])),
@@ -170,6 +182,8 @@ struct Coverage {
     queue_full: u64,
     retries: u64,
     strays: u64,
+    /// The most requests pending at once.
+    peak_pending: u64,
 }
 
 impl Coverage {
@@ -185,6 +199,7 @@ impl Coverage {
         self.queue_full += other.queue_full;
         self.retries += other.retries;
         self.strays += other.strays;
+        self.peak_pending = self.peak_pending.max(other.peak_pending);
     }
 
     fn all_reached(&self) -> bool {
@@ -208,7 +223,7 @@ impl Coverage {
 
 #[derive(Debug, Default)]
 struct Model {
-    reqs: BTreeMap<RequestId, Req>,
+    reqs: HashMap<RequestId, Req>,
     order: Vec<RequestId>,
     closed_at: Option<Instant>,
     /// (seq, time) of each peer loss the client acted on.
@@ -217,21 +232,31 @@ struct Model {
     done_seen: usize,
     outcomes: [u64; 5],
     coverage: Coverage,
+    /// Unfinished requests.
+    open: BTreeSet<RequestId>,
+    /// Requests with an attempt on the wire, and when that attempt times out.
+    wire: BTreeMap<RequestId, Instant>,
+    expiries: BTreeSet<(Instant, RequestId)>,
+    transmitted: u64,
+    retried: u64,
 }
 
 impl Model {
     fn pending(&self) -> usize {
-        self.reqs.values().filter(|r| !r.done).count()
+        self.open.len()
     }
 
     /// Requests with an attempt on the wire: sent, unfinished, the attempt not timed out
     /// and not lost with the peer.
-    fn in_flight(&self, now: Instant) -> usize {
-        let lost = self.peer_losses.last().map_or(0, |(seq, _)| *seq);
-        self.reqs
-            .values()
-            .filter(|r| !r.done && r.sent.last().is_some_and(|(seq, at)| *seq > lost && *at + r.timeout > now))
-            .count()
+    fn in_flight(&mut self, now: Instant) -> usize {
+        while let Some(&(expiry, id)) = self.expiries.first() {
+            if expiry > now {
+                break;
+            }
+            self.expiries.pop_first();
+            self.wire.remove(&id);
+        }
+        self.wire.len()
     }
 
     /// Replays the sim's new transmissions and completions in order, checking each.
@@ -259,6 +284,13 @@ impl Model {
                     assert!(t.at < req.submitted_at + req.timeout, "{} sent after its queue deadline", t.id);
                 }
                 req.sent.push((t.seq, t.at));
+                let expiry = t.at + req.timeout;
+                if let Some(old) = self.wire.insert(t.id, expiry) {
+                    self.expiries.remove(&(old, t.id));
+                }
+                self.expiries.insert((expiry, t.id));
+                self.transmitted += 1;
+                self.retried += u64::from(t.attempt > 1);
             } else {
                 let c = d.next().unwrap();
                 self.complete(sim, c.at, &c.completion);
@@ -271,6 +303,10 @@ impl Model {
         let req = self.reqs.get_mut(&id).unwrap_or_else(|| panic!("completion for {id}, never accepted"));
         assert!(!req.done, "{id} completed twice");
         req.done = true;
+        self.open.remove(&id);
+        if let Some(old) = self.wire.remove(&id) {
+            self.expiries.remove(&(old, id));
+        }
         let attempts = req.sent.len() as u32;
         assert_eq!(c.attempts, attempts, "{id} attempts");
         let last_sent = req.sent.last().map(|(_, at)| *at);
@@ -336,7 +372,7 @@ impl Model {
     /// Rules that hold whenever the sim has handled everything due up to now.
     fn check(&self, sim: &Sim) {
         let now = sim.now();
-        for (id, req) in self.reqs.iter().filter(|(_, r)| !r.done) {
+        for (id, req) in self.open.iter().map(|id| (id, &self.reqs[id])) {
             let deadline = req.submitted_at + req.timeout;
             assert!(!req.sent.is_empty() || now < deadline, "{id} queued past its deadline without completing");
             if req.sent.len() as u32 == req.tries {
@@ -350,9 +386,8 @@ impl Model {
         let stats = sim.client.stats();
         assert_eq!(sim.client.pending(), self.pending(), "pending()");
         assert_eq!(stats.submitted, self.reqs.len() as u64, "submitted");
-        assert_eq!(stats.transmitted, self.reqs.values().map(|r| r.sent.len() as u64).sum::<u64>(), "transmitted");
-        let retries = self.reqs.values().map(|r| r.sent.len().saturating_sub(1) as u64).sum::<u64>();
-        assert_eq!(stats.retried, retries, "retried");
+        assert_eq!(stats.transmitted, self.transmitted, "transmitted");
+        assert_eq!(stats.retried, self.retried, "retried");
         let counted = [stats.replied, stats.timed_out, stats.cancelled, stats.closed, stats.failed];
         assert_eq!(counted, self.outcomes, "outcome counters [replied, timed_out, cancelled, closed, failed]");
     }
@@ -363,7 +398,7 @@ impl Model {
 fn run(case: &Case) -> Coverage {
     let connector = Connector { latency: ms(case.connect_latency), refusals: 0 };
     let mut sim = Sim::with_connector(config(case), case.seed, connector);
-    sim.max_steps = 20_000;
+    sim.max_steps = 20_000 + 500 * case.ops.len() as u64;
     sim.net.latency = ms(case.latency);
     sim.net.jitter = ms(case.jitter);
     sim.net.loss = case.loss;
@@ -373,52 +408,62 @@ fn run(case: &Case) -> Coverage {
 
     for op in &case.ops {
         match op {
-            Op::Submit { payload, timeout, tries, backoff } => {
-                let mut options = RequestOptions::default();
-                if let Some(t) = timeout {
-                    options = options.timeout(ms(*t));
-                }
-                if let Some(n) = tries {
-                    options = options.tries(*n);
-                }
-                if let Some((initial, jitter)) = backoff {
-                    options = options.backoff(match initial {
-                        0 => Backoff::Immediate,
-                        _ => {
-                            let policy = ExponentialBackoff::new(ms(*initial), ms(initial * 4)).unwrap();
-                            Backoff::Exponential(policy.with_jitter(if *jitter { 0.5 } else { 0.0 }).unwrap())
-                        }
-                    });
-                }
-                let waiting = model.pending() - model.in_flight(sim.now());
-                let result = sim.submit(*payload, options);
-                let timeout = timeout.map_or(ms(case.timeout), ms);
-                let tries = tries.unwrap_or(case.tries);
-                let expected = if model.closed_at.is_some() {
-                    Some(SubmitError::Closed)
-                } else if payload.len() > MAX_MESSAGE {
-                    Some(SubmitError::TooLarge { size: payload.len(), limit: MAX_MESSAGE })
-                } else if timeout.is_zero() || tries == 0 {
-                    None // InvalidOptions, checked below
-                } else if waiting >= case.max_queued {
-                    Some(SubmitError::QueueFull { capacity: case.max_queued })
-                } else {
-                    None
-                };
-                match (&result, expected) {
-                    (Err(SubmitError::InvalidOptions(_)), None) if timeout.is_zero() || tries == 0 => {}
-                    (Ok(_), None) if !timeout.is_zero() && tries > 0 => {}
-                    (Err(e), Some(x)) if *e == x => {}
-                    (r, x) => panic!("submit: got {r:?}, expected {x:?} (waiting {waiting})"),
-                }
-                if let Err(SubmitError::QueueFull { .. }) = result {
-                    model.coverage.queue_full += 1;
-                }
-                if let Ok(id) = result {
-                    let req =
-                        Req { submitted_at: sim.now(), timeout, tries, sent: vec![], done: false, cancelled_at: None };
-                    model.reqs.insert(id, req);
-                    model.order.push(id);
+            Op::Submit { count, payload, timeout, tries, backoff } => {
+                for _ in 0..*count {
+                    let mut options = RequestOptions::default();
+                    if let Some(t) = timeout {
+                        options = options.timeout(ms(*t));
+                    }
+                    if let Some(n) = tries {
+                        options = options.tries(*n);
+                    }
+                    if let Some((initial, jitter)) = backoff {
+                        options = options.backoff(match initial {
+                            0 => Backoff::Immediate,
+                            _ => {
+                                let policy = ExponentialBackoff::new(ms(*initial), ms(initial * 4)).unwrap();
+                                Backoff::Exponential(policy.with_jitter(if *jitter { 0.5 } else { 0.0 }).unwrap())
+                            }
+                        });
+                    }
+                    let waiting = model.pending() - model.in_flight(sim.now());
+                    let result = sim.submit(*payload, options);
+                    let timeout = timeout.map_or(ms(case.timeout), ms);
+                    let tries = tries.unwrap_or(case.tries);
+                    let expected = if model.closed_at.is_some() {
+                        Some(SubmitError::Closed)
+                    } else if payload.len() > MAX_MESSAGE {
+                        Some(SubmitError::TooLarge { size: payload.len(), limit: MAX_MESSAGE })
+                    } else if timeout.is_zero() || tries == 0 {
+                        None // InvalidOptions, checked below
+                    } else if waiting >= case.max_queued {
+                        Some(SubmitError::QueueFull { capacity: case.max_queued })
+                    } else {
+                        None
+                    };
+                    match (&result, expected) {
+                        (Err(SubmitError::InvalidOptions(_)), None) if timeout.is_zero() || tries == 0 => {}
+                        (Ok(_), None) if !timeout.is_zero() && tries > 0 => {}
+                        (Err(e), Some(x)) if *e == x => {}
+                        (r, x) => panic!("submit: got {r:?}, expected {x:?} (waiting {waiting})"),
+                    }
+                    if let Err(SubmitError::QueueFull { .. }) = result {
+                        model.coverage.queue_full += 1;
+                    }
+                    if let Ok(id) = result {
+                        let req = Req {
+                            submitted_at: sim.now(),
+                            timeout,
+                            tries,
+                            sent: vec![],
+                            done: false,
+                            cancelled_at: None,
+                        };
+                        model.reqs.insert(id, req);
+                        model.open.insert(id);
+                        model.order.push(id);
+                    }
+                    model.sync(&sim);
                 }
             }
             Op::Cancel(index) => {
@@ -439,6 +484,8 @@ fn run(case: &Case) -> Coverage {
                 let acts = sim.client.is_connected();
                 if acts {
                     model.peer_losses.push((sim.seq(), sim.now()));
+                    model.wire.clear();
+                    model.expiries.clear();
                 }
                 sim.lose_peer();
             }
@@ -452,13 +499,9 @@ fn run(case: &Case) -> Coverage {
             },
             Op::Stray(pick) if pipelined => {
                 // Only ids that cannot be answered: finished, never sent, or foreign.
-                let unanswerable: Vec<_> = model
-                    .order
-                    .iter()
-                    .filter(|id| model.reqs[id].done || model.reqs[id].sent.is_empty())
-                    .copied()
-                    .collect();
-                let frames = match unanswerable.get(pick % (unanswerable.len() + 2)) {
+                let candidate = model.order.get(pick % (model.order.len() + 2)).copied();
+                let unanswerable = candidate.filter(|id| model.reqs[id].done || model.reqs[id].sent.is_empty());
+                let frames = match unanswerable {
                     Some(id) => vec![Bytes::copy_from_slice(&id.as_u64().to_be_bytes()), Bytes::new(), "x".into()],
                     None if pick % 2 == 0 => vec![Bytes::copy_from_slice(&foreign().as_u64().to_be_bytes())],
                     None => vec![Bytes::from_static(b"?")],
@@ -482,6 +525,7 @@ fn run(case: &Case) -> Coverage {
         }
         model.sync(&sim);
         model.check(&sim);
+        model.coverage.peak_pending = model.coverage.peak_pending.max(model.pending() as u64);
     }
 
     // Let everything run out, then close: every accepted request ends exactly once.
@@ -496,7 +540,7 @@ fn run(case: &Case) -> Coverage {
         model.sync(&sim);
         model.check(&sim);
     }
-    assert!(model.reqs.values().all(|r| r.done));
+    assert!(model.open.is_empty());
     assert!(sim.client.poll_transmit(sim.now()).is_none());
     model.coverage.retries = sim.client.stats().retried;
     model.coverage
@@ -555,6 +599,20 @@ fn check_many(pipelined: bool) {
         eprintln!("{cases} cases reached {coverage:#?}");
     }
     assert!(cases < 64 || coverage.all_reached(), "the generator missed an outcome: {coverage:#?}");
+}
+
+#[test]
+fn crowded_runs_keep_every_rule() {
+    for seed in 0..4 {
+        for pipelined in [false, true] {
+            let case = generate_sized(seed, pipelined, true);
+            let reached = run(&case);
+            if std::env::var_os("REQCHAN_SIM_VERBOSE").is_some() {
+                eprintln!("crowded seed {seed} pipelined {pipelined}: {reached:?}");
+            }
+            assert!(reached.replied > 100, "seed {seed}: not crowded enough: {reached:?}");
+        }
+    }
 }
 
 #[test]

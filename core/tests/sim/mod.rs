@@ -21,7 +21,7 @@ mod ledger;
 mod rng;
 mod server;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -178,6 +178,9 @@ pub struct Sim {
     ledger: Ledger,
     sent: Vec<Sent>,
     completions: Vec<Done>,
+    /// Positions in `completions` and in `sent`, by request.
+    done_at: HashMap<RequestId, usize>,
+    sent_at: HashMap<RequestId, Vec<usize>>,
     actions: Vec<(Instant, SocketAction)>,
     dropped: u64,
     steps: u64,
@@ -210,6 +213,8 @@ impl Sim {
             ledger: Ledger::default(),
             sent: Vec::new(),
             completions: Vec::new(),
+            done_at: HashMap::new(),
+            sent_at: HashMap::new(),
             actions: Vec::new(),
             dropped: 0,
             steps: 0,
@@ -389,7 +394,7 @@ impl Sim {
     }
 
     pub fn done(&self, id: RequestId) -> Option<&Done> {
-        self.completions.iter().find(|d| d.completion.id == id)
+        self.done_at.get(&id).map(|i| &self.completions[*i])
     }
 
     /// The result of `id`; panics if it has not completed.
@@ -408,7 +413,7 @@ impl Sim {
     }
 
     pub fn sent_for(&self, id: RequestId) -> Vec<&Sent> {
-        self.sent.iter().filter(|s| s.id == id).collect()
+        self.sent_at.get(&id).map_or(Vec::new(), |at| at.iter().map(|i| &self.sent[*i]).collect())
     }
 
     /// Every socket action, with its time.
@@ -504,11 +509,13 @@ impl Sim {
                 };
                 self.schedule(at, event);
             }
+            self.sent_at.entry(sent.id).or_default().push(self.sent.len());
             self.sent.push(sent);
         }
         while let Some(completion) = self.client.poll_completion() {
             self.ledger.complete(self.now, &completion);
             self.seq += 1;
+            self.done_at.insert(completion.id, self.completions.len());
             self.completions.push(Done { seq: self.seq, at: self.now, completion });
         }
         self.ledger.check(&self.client);

@@ -6,6 +6,7 @@
 //! transmissions. Each received message is handled independently, like a pool of
 //! workers: a slow answer to one request does not hold up the next.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -56,6 +57,8 @@ pub struct Server {
     /// Processing time of an [`Behaviour::Answer`].
     pub delay: Duration,
     received: Vec<Received>,
+    /// Positions in `received`, by request.
+    by_id: HashMap<RequestId, Vec<usize>>,
     rng: SimRng,
 }
 
@@ -66,6 +69,7 @@ impl Server {
             policy: Box::new(|_, _, _| Behaviour::Answer),
             delay: Duration::ZERO,
             received: Vec::new(),
+            by_id: HashMap::new(),
             rng: SimRng::new(seed.wrapping_add(1)),
         }
     }
@@ -87,17 +91,17 @@ impl Server {
 
     /// The transmissions of `id` that reached the server.
     pub fn received_for(&self, id: RequestId) -> Vec<&Received> {
-        self.received.iter().filter(|r| r.id == id).collect()
+        self.by_id.get(&id).map_or(Vec::new(), |at| at.iter().map(|i| &self.received[*i]).collect())
     }
 
     /// How many transmissions of `id` reached the server.
     pub fn transmissions(&self, id: RequestId) -> usize {
-        self.received.iter().filter(|r| r.id == id).count()
+        self.by_id.get(&id).map_or(0, Vec::len)
     }
 
     /// The reply payload the server sent for attempt `attempt` of `id`.
     pub fn reply_to(&self, id: RequestId, attempt: u32) -> Option<Bytes> {
-        self.received.iter().find(|r| r.id == id && r.attempt == attempt).and_then(|r| r.reply.clone())
+        self.received_for(id).into_iter().find(|r| r.attempt == attempt).and_then(|r| r.reply.clone())
     }
 
     /// Receives `frames`; returns the reply frames and the processing time, if it answers.
@@ -156,6 +160,7 @@ impl Server {
                 Some((Duration::ZERO, frames))
             }
         };
+        self.by_id.entry(id).or_default().push(self.received.len());
         self.received.push(Received { at, epoch, id, attempt, payload, behaviour, reply });
         answer
     }
