@@ -261,6 +261,43 @@ fn a_lost_peer_reported_while_no_connection_is_open_is_ignored() {
     }
 }
 
+// ----- refused sends -----
+
+#[test]
+fn a_refused_send_is_not_an_attempt_and_goes_out_again_on_the_new_connection() {
+    for config in both_modes() {
+        let mut sim = Sim::new(config, 52);
+        sim.refuse_sends = 1;
+        let id = sim.submit("r", opts(ms(500), 1)).unwrap();
+
+        // `Sim` reports the refusal, then the peer lost, as a driver would.
+        assert_eq!(sim.refused(), [(sim.now(), id, 1)]);
+        let sent: Vec<_> = sim.sent_for(id).iter().map(|s| (s.attempt, s.epoch)).collect();
+        assert_eq!(sent, [(1, 2)], "sent once, as attempt 1, on the fresh connection");
+        let done = sim.run_until_done(id);
+        assert_eq!((done.attempts, done.result), (1, Ok(sim.server.reply_to(id, 1).unwrap())));
+        assert_eq!(sim.server.transmissions(id), 1);
+        assert_eq!((sim.client.stats().transmitted, sim.client.stats().send_failures), (1, 1));
+    }
+}
+
+#[test]
+fn a_request_whose_sends_keep_being_refused_fails_at_its_queue_deadline() {
+    for config in both_modes() {
+        let mut sim = Sim::with_connector(config, 53, Connector { latency: ms(5), refusals: 0 });
+        sim.refuse_sends = u32::MAX;
+        let start = sim.now();
+        let id = sim.submit("r", opts(ms(300), 3)).unwrap();
+
+        let done = sim.run_until_done(id);
+
+        assert_eq!(done.result, Err(RequestError::TimedOut { attempts: 0 }));
+        assert_eq!(sim.done(id).unwrap().at - start, ms(300), "refusals never extend the wait");
+        assert!(sim.refused().len() > 10, "refused {} times", sim.refused().len());
+        assert!(sim.sent().is_empty());
+    }
+}
+
 // ----- refused connections -----
 
 #[test]

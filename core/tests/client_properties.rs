@@ -48,6 +48,8 @@ enum Op {
     Close,
     LosePeer,
     Refuse(u32),
+    /// The socket refuses the next sends (the driver then reports the peer lost).
+    RefuseSends(u32),
     Advance(u64),
     Serve(Profile),
     /// Pipelined only: a reply for a foreign, finished or never-sent id, or unreadable frames.
@@ -110,7 +112,8 @@ fn generate_sized(seed: u64, pipelined: bool, crowded: bool) -> Case {
             52..=53 if !crowded => Op::Close,
             52..=53 => Op::Advance(1),
             54..=59 => Op::LosePeer,
-            60..=63 => Op::Refuse(1 + rng.below(3) as u32),
+            60..=61 => Op::Refuse(1 + rng.below(3) as u32),
+            62..=63 => Op::RefuseSends(1 + rng.below(2) as u32),
             64..=84 => Op::Advance(rng.pick(&[0, 1, 3, 10, 30, 100, 300])),
             85..=93 => Op::Serve(match rng.below(4) {
                 0 => Profile::Answer,
@@ -184,6 +187,7 @@ struct Coverage {
     strays: u64,
     /// The most requests pending at once.
     peak_pending: u64,
+    refused_sends: u64,
 }
 
 impl Coverage {
@@ -200,6 +204,7 @@ impl Coverage {
         self.retries += other.retries;
         self.strays += other.strays;
         self.peak_pending = self.peak_pending.max(other.peak_pending);
+        self.refused_sends += other.refused_sends;
     }
 
     fn all_reached(&self) -> bool {
@@ -215,6 +220,7 @@ impl Coverage {
             self.queue_full,
             self.retries,
             self.strays,
+            self.refused_sends,
         ]
         .iter()
         .all(|n| *n > 0)
@@ -227,9 +233,10 @@ struct Model {
     order: Vec<RequestId>,
     closed_at: Option<Instant>,
     /// (seq, time) of each peer loss the client acted on.
-    peer_losses: Vec<(u64, Instant)>,
+    peer_losses: Vec<Instant>,
     sent_seen: usize,
     done_seen: usize,
+    losses_seen: usize,
     outcomes: [u64; 5],
     coverage: Coverage,
     /// Unfinished requests.
@@ -261,39 +268,46 @@ impl Model {
 
     /// Replays the sim's new transmissions and completions in order, checking each.
     fn sync(&mut self, sim: &Sim) {
-        let sent = &sim.sent()[self.sent_seen..];
-        let done = &sim.completions()[self.done_seen..];
-        self.sent_seen += sent.len();
-        self.done_seen += done.len();
-        let (mut s, mut d) = (sent.iter().peekable(), done.iter().peekable());
-        loop {
-            let take_sent = match (s.peek(), d.peek()) {
-                (Some(a), Some(b)) => a.seq < b.seq,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            if take_sent {
-                let t = s.next().unwrap();
-                let req = self.reqs.get_mut(&t.id).unwrap_or_else(|| panic!("{} sent, never accepted", t.id));
-                assert!(!req.done, "{} sent after it completed", t.id);
-                assert!(self.closed_at.is_none(), "{} sent after close", t.id);
-                assert_eq!(t.attempt as usize, req.sent.len() + 1, "{} attempt numbering", t.id);
-                assert!(t.attempt <= req.tries, "{} sent more than {} times", t.id, req.tries);
-                if t.attempt == 1 {
-                    assert!(t.at < req.submitted_at + req.timeout, "{} sent after its queue deadline", t.id);
+        enum Seen<'a> {
+            Sent(&'a sim::Sent),
+            Done(&'a sim::Done),
+            Lost(Instant),
+        }
+        let mut seen: Vec<(u64, Seen)> = Vec::new();
+        seen.extend(sim.sent()[self.sent_seen..].iter().map(|t| (t.seq, Seen::Sent(t))));
+        seen.extend(sim.completions()[self.done_seen..].iter().map(|d| (d.seq, Seen::Done(d))));
+        seen.extend(sim.peer_losses()[self.losses_seen..].iter().map(|(seq, at)| (*seq, Seen::Lost(*at))));
+        self.sent_seen = sim.sent().len();
+        self.done_seen = sim.completions().len();
+        self.losses_seen = sim.peer_losses().len();
+        seen.sort_by_key(|(seq, _)| *seq);
+        for (_, event) in seen {
+            match event {
+                Seen::Sent(t) => {
+                    let req = self.reqs.get_mut(&t.id).unwrap_or_else(|| panic!("{} sent, never accepted", t.id));
+                    assert!(!req.done, "{} sent after it completed", t.id);
+                    assert!(self.closed_at.is_none(), "{} sent after close", t.id);
+                    assert_eq!(t.attempt as usize, req.sent.len() + 1, "{} attempt numbering", t.id);
+                    assert!(t.attempt <= req.tries, "{} sent more than {} times", t.id, req.tries);
+                    if t.attempt == 1 {
+                        assert!(t.at < req.submitted_at + req.timeout, "{} sent after its queue deadline", t.id);
+                    }
+                    req.sent.push((t.seq, t.at));
+                    let expiry = t.at + req.timeout;
+                    if let Some(old) = self.wire.insert(t.id, expiry) {
+                        self.expiries.remove(&(old, t.id));
+                    }
+                    self.expiries.insert((expiry, t.id));
+                    self.transmitted += 1;
+                    self.retried += u64::from(t.attempt > 1);
                 }
-                req.sent.push((t.seq, t.at));
-                let expiry = t.at + req.timeout;
-                if let Some(old) = self.wire.insert(t.id, expiry) {
-                    self.expiries.remove(&(old, t.id));
+                Seen::Done(d) => self.complete(sim, d.at, &d.completion),
+                Seen::Lost(at) => {
+                    // Every attempt on the wire fails with the connection.
+                    self.peer_losses.push(at);
+                    self.wire.clear();
+                    self.expiries.clear();
                 }
-                self.expiries.insert((expiry, t.id));
-                self.transmitted += 1;
-                self.retried += u64::from(t.attempt > 1);
-            } else {
-                let c = d.next().unwrap();
-                self.complete(sim, c.at, &c.completion);
             }
         }
     }
@@ -335,7 +349,7 @@ impl Model {
             }
             Err(RequestError::PeerLost { attempts: n }) => {
                 assert_eq!(*n, req.tries, "{id} PeerLost with tries left");
-                assert!(self.peer_losses.iter().any(|(_, t)| *t == at), "{id} PeerLost with no peer loss at {at:?}");
+                assert!(self.peer_losses.contains(&at), "{id} PeerLost with no peer loss at {at:?}");
                 self.coverage.peer_lost += 1;
                 4
             }
@@ -480,16 +494,9 @@ fn run(case: &Case) -> Coverage {
                 }
                 sim.close();
             }
-            Op::LosePeer => {
-                let acts = sim.client.is_connected();
-                if acts {
-                    model.peer_losses.push((sim.seq(), sim.now()));
-                    model.wire.clear();
-                    model.expiries.clear();
-                }
-                sim.lose_peer();
-            }
+            Op::LosePeer => sim.lose_peer(),
             Op::Refuse(n) => sim.connector.refusals += n,
+            Op::RefuseSends(n) => sim.refuse_sends += n,
             Op::Advance(d) => sim.run_for(ms(*d)),
             Op::Serve(profile) => match *profile {
                 Profile::Answer => sim.server.behave(Behaviour::Answer),
@@ -530,6 +537,7 @@ fn run(case: &Case) -> Coverage {
 
     // Let everything run out, then close: every accepted request ends exactly once.
     sim.connector.refusals = sim.connector.refusals.min(3);
+    sim.refuse_sends = sim.refuse_sends.min(3);
     sim.run_until_idle();
     model.sync(&sim);
     model.check(&sim);
@@ -543,6 +551,7 @@ fn run(case: &Case) -> Coverage {
     assert!(model.open.is_empty());
     assert!(sim.client.poll_transmit(sim.now()).is_none());
     model.coverage.retries = sim.client.stats().retried;
+    model.coverage.refused_sends = sim.refused().len() as u64;
     model.coverage
 }
 

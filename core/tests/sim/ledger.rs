@@ -16,7 +16,8 @@ pub struct Entry {
     pub tries: u32,
     /// Transmissions handed to the socket.
     pub sent: u32,
-    pub last_sent: Option<Instant>,
+    /// When each of them was handed over.
+    pub sent_at: Vec<Instant>,
     pub done: bool,
 }
 
@@ -34,6 +35,7 @@ pub struct Ledger {
     failed: u64,
     resets: u64,
     connect_failures: u64,
+    send_failures: u64,
 }
 
 impl Ledger {
@@ -76,11 +78,24 @@ impl Ledger {
             );
         }
         entry.sent = attempt;
-        entry.last_sent = Some(now);
+        entry.sent_at.push(now);
         self.transmitted += 1;
         if attempt > 1 {
             self.retried += 1;
         }
+    }
+
+    /// The socket refused the transmission just recorded: it was not an attempt.
+    pub(super) fn send_failed(&mut self, id: RequestId, attempt: u32) {
+        let entry = self.entries.get_mut(&id).expect("transmitted");
+        assert_eq!(entry.sent, attempt);
+        entry.sent -= 1;
+        entry.sent_at.pop();
+        self.transmitted -= 1;
+        if attempt > 1 {
+            self.retried -= 1;
+        }
+        self.send_failures += 1;
     }
 
     pub(super) fn complete(&mut self, now: Instant, done: &Completion) {
@@ -99,7 +114,7 @@ impl Ledger {
             Err(RequestError::TimedOut { attempts }) => {
                 self.timed_out += 1;
                 assert_eq!(*attempts, entry.sent, "{id}: TimedOut attempts");
-                let waited_since = entry.last_sent.unwrap_or(entry.submitted_at);
+                let waited_since = entry.sent_at.last().copied().unwrap_or(entry.submitted_at);
                 assert!(now >= waited_since + entry.timeout, "{id} timed out early at {now:?}");
             }
             Err(RequestError::PeerLost { attempts }) => {
@@ -137,6 +152,7 @@ impl Ledger {
         assert_eq!(stats.failed, self.failed, "stats.failed");
         assert_eq!(stats.resets, self.resets, "stats.resets");
         assert_eq!(stats.connect_failures, self.connect_failures, "stats.connect_failures");
+        assert_eq!(stats.send_failures, self.send_failures, "stats.send_failures");
         let finished = stats.replied + stats.timed_out + stats.cancelled + stats.closed + stats.failed;
         assert_eq!(finished + client.pending() as u64, stats.submitted, "every request is pending or counted once");
         assert_eq!(client.is_closed(), self.closed, "is_closed()");

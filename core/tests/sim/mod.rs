@@ -11,8 +11,10 @@
 //!   [`Connector`] reports success or a scripted refusal, at once or after a latency.
 //! - **Network** ([`Net`]): per-message latency, jitter, loss, and (pipelined only)
 //!   duplicated replies, all drawn from the seed: one seed, one exact run.
+//! - **Socket**: `refuse_sends` makes the socket refuse transmissions; the sim then
+//!   reports `handle_send_failed` and the peer lost, as a driver would.
 //! - **Checks** (every step): the [`Ledger`] rules, `pending()` and the counters, the
-//!   socket state, and that `handle_timeout(now)` leaves nothing due at `now`. A run
+//!   socket state and `connection_state()`, and that `handle_timeout(now)` leaves nothing due at `now`. A run
 //!   that takes more than `max_steps` steps is a livelock and panics.
 
 #![allow(dead_code, unreachable_pub)] // each test file uses its own part of the harness
@@ -27,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqchan_core::client::{
-    Client, ClientConfig, Completion, Mode, RequestError, RequestId, RequestOptions, SocketAction, SubmitError,
+    Client, ClientConfig, Completion, ConnectionState, Mode, RequestError, RequestId, RequestOptions, SocketAction,
+    SubmitError,
 };
 
 pub use ledger::{Entry, Ledger};
@@ -169,6 +172,9 @@ pub struct Sim {
     pub connector: Connector,
     /// Steps allowed before the run is declared a livelock.
     pub max_steps: u64,
+    /// The socket refuses this many of the next transmissions; for each, the driver
+    /// reports `handle_send_failed` and then the peer lost.
+    pub refuse_sends: u32,
     now: Instant,
     rng: SimRng,
     epoch: u64,
@@ -185,6 +191,11 @@ pub struct Sim {
     dropped: u64,
     steps: u64,
     seq: u64,
+    /// (seq, time) of each peer loss reported while connected.
+    losses: Vec<(u64, Instant)>,
+    /// (time, id, attempt) of each transmission the socket refused.
+    refused: Vec<(Instant, RequestId, u32)>,
+    ever_open: bool,
 }
 
 impl Sim {
@@ -204,6 +215,7 @@ impl Sim {
             net: Net::default(),
             connector,
             max_steps: 100_000,
+            refuse_sends: 0,
             now: origin(),
             rng: SimRng::new(seed),
             epoch: 0,
@@ -219,6 +231,9 @@ impl Sim {
             dropped: 0,
             steps: 0,
             seq: 0,
+            losses: Vec::new(),
+            refused: Vec::new(),
+            ever_open: false,
         };
         sim.drain();
         sim
@@ -316,7 +331,7 @@ impl Sim {
                     timeout: options.timeout.unwrap_or(defaults.timeout),
                     tries: options.tries.unwrap_or(defaults.tries),
                     sent: 0,
-                    last_sent: None,
+                    sent_at: Vec::new(),
                     done: false,
                 },
             ),
@@ -376,8 +391,16 @@ impl Sim {
 
     /// The driver reports the connection lost.
     pub fn lose_peer(&mut self) {
-        self.client.handle_peer_lost(self.now);
+        self.report_peer_lost();
         self.drain();
+    }
+
+    fn report_peer_lost(&mut self) {
+        if self.client.is_connected() {
+            self.seq += 1;
+            self.losses.push((self.seq, self.now));
+        }
+        self.client.handle_peer_lost(self.now);
     }
 
     /// Hands `frames` to the client as if read from the socket now, whatever the socket
@@ -439,6 +462,17 @@ impl Sim {
         self.seq
     }
 
+    /// (seq, time) of each peer loss reported while a connection was open, whether by
+    /// [`lose_peer`](Self::lose_peer) or after a refused send.
+    pub fn peer_losses(&self) -> &[(u64, Instant)] {
+        &self.losses
+    }
+
+    /// (time, id, attempt) of each transmission the socket refused.
+    pub fn refused(&self) -> &[(Instant, RequestId, u32)] {
+        &self.refused
+    }
+
     /// Messages lost by the network or dropped with their connection.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -458,6 +492,20 @@ impl Sim {
     }
 
     fn drain(&mut self) {
+        while self.drain_once() {}
+        while let Some(completion) = self.client.poll_completion() {
+            self.ledger.complete(self.now, &completion);
+            self.seq += 1;
+            self.done_at.insert(completion.id, self.completions.len());
+            self.completions.push(Done { seq: self.seq, at: self.now, completion });
+        }
+        self.ledger.check(&self.client);
+        self.check_connection_state();
+    }
+
+    /// Carries out the socket actions, then hands transmissions to the socket. True if
+    /// the socket refused one (the driver then reports the peer lost): drain again.
+    fn drain_once(&mut self) -> bool {
         while let Some(action) = self.client.poll_action() {
             self.actions.push((self.now, action));
             match action {
@@ -488,6 +536,14 @@ impl Sim {
         while let Some(transmit) = self.client.poll_transmit(self.now) {
             assert_eq!(self.socket, SocketState::Open, "{} released while the socket is not open", transmit.id);
             self.ledger.transmit(self.now, transmit.id, transmit.attempt);
+            if self.refuse_sends > 0 {
+                self.refuse_sends -= 1;
+                self.ledger.send_failed(transmit.id, transmit.attempt);
+                self.refused.push((self.now, transmit.id, transmit.attempt));
+                self.client.handle_send_failed(self.now, transmit.id);
+                self.report_peer_lost();
+                return true;
+            }
             self.seq += 1;
             let sent = Sent {
                 seq: self.seq,
@@ -512,19 +568,24 @@ impl Sim {
             self.sent_at.entry(sent.id).or_default().push(self.sent.len());
             self.sent.push(sent);
         }
-        while let Some(completion) = self.client.poll_completion() {
-            self.ledger.complete(self.now, &completion);
-            self.seq += 1;
-            self.done_at.insert(completion.id, self.completions.len());
-            self.completions.push(Done { seq: self.seq, at: self.now, completion });
-        }
-        self.ledger.check(&self.client);
+        false
+    }
+
+    fn check_connection_state(&mut self) {
         assert_eq!(self.client.is_connected(), self.socket == SocketState::Open, "is_connected()");
+        let expected = match self.socket {
+            SocketState::Open => ConnectionState::Connected,
+            SocketState::Closed => ConnectionState::Closed,
+            _ if self.ever_open => ConnectionState::Reconnecting,
+            _ => ConnectionState::Connecting,
+        };
+        assert_eq!(self.client.connection_state(), expected, "connection_state() with the socket {:?}", self.socket);
     }
 
     fn connect_outcome(&mut self, ok: bool) {
         if ok {
             self.socket = SocketState::Open;
+            self.ever_open = true;
             self.client.handle_connected(self.now);
         } else {
             self.socket = SocketState::Down;
