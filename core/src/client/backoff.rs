@@ -78,7 +78,7 @@ impl ExponentialBackoff {
     pub(crate) fn delay(&self, retry: u32, rng: &mut Rng) -> Duration {
         let mut delay = self.initial;
         for _ in 1..retry {
-            if delay >= self.max {
+            if delay >= self.max || self.factor == 1 {
                 break;
             }
             delay = delay.saturating_mul(self.factor);
@@ -130,6 +130,17 @@ mod tests {
         assert_ne!(a, run(4));
         assert!(a.iter().all(|d| (50 * MS..=100 * MS).contains(d)), "{a:?}");
         assert!(a.iter().any(|d| *d < 90 * MS), "jitter never applied: {a:?}");
+    }
+
+    #[test]
+    fn a_constant_policy_costs_the_same_at_any_retry() {
+        // factor 1 never reaches `max`: the delay must not be found by stepping through
+        // every earlier retry (a reconnect loop counts failures without bound).
+        let b = ExponentialBackoff::new(100 * MS, 5000 * MS).unwrap().with_factor(1).unwrap();
+        let mut rng = Rng::new(0);
+        for retry in [1, 2, 1_000, u32::MAX] {
+            assert_eq!(b.delay(retry, &mut rng), 100 * MS);
+        }
     }
 
     #[test]
