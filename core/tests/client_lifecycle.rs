@@ -155,7 +155,7 @@ fn after_close_every_input_is_ignored() {
     for config in both_modes() {
         let mut sim = Sim::new(config, 44);
         sim.server.behave(Behaviour::Silent);
-        sim.request("a");
+        let a = sim.request("a");
         sim.close();
         let stats = *sim.client.stats();
         let later = sim.now() + Duration::from_secs(3600);
@@ -163,6 +163,10 @@ fn after_close_every_input_is_ignored() {
         sim.client.handle_connected(later);
         sim.client.handle_connect_failed(later);
         sim.client.handle_peer_lost(later);
+        sim.client.handle_send_failed(later, a);
+        sim.client.handle_reply(later, &[Bytes::from_static(b"late")]);
+        sim.client
+            .handle_reply(later, &[Bytes::copy_from_slice(&a.as_u64().to_be_bytes()), Bytes::new(), "late".into()]);
         sim.client.handle_timeout(later);
         sim.client.close(later);
 

@@ -275,9 +275,13 @@ impl Client {
     }
 
     /// A message arrived on the open socket. Completes the request it answers; a reply
-    /// that answers no unfinished request is discarded and counted as stray.
+    /// that answers no unfinished request is discarded and counted as stray. Ignored
+    /// after [`close`](Self::close), like every input.
     pub fn handle_reply(&mut self, now: Instant, frames: &[Bytes]) {
         self.observe(now);
+        if self.link.is_closed() {
+            return;
+        }
         let Some((id, result)) = self.match_reply(frames) else {
             self.stats.stray_replies += 1;
             return;
