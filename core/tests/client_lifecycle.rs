@@ -286,6 +286,23 @@ fn a_refused_send_is_not_an_attempt_and_goes_out_again_on_the_new_connection() {
 }
 
 #[test]
+fn a_refused_send_keeps_its_place_at_the_head_of_the_retries() {
+    let mut sim = Sim::new(pipelined(2), 54);
+    sim.server.behave(Behaviour::Silent);
+    let a = sim.request("a");
+    let b = sim.request("b");
+    sim.run_for(ms(10));
+    sim.refuse_sends = 1;
+
+    // Both retries wait for the new connection, a first; a's send is refused there.
+    sim.lose_peer();
+
+    assert_eq!(sim.refused(), [(sim.now(), a, 2)]);
+    let on_third: Vec<_> = sim.sent().iter().filter(|s| s.epoch == 3).map(|s| (s.id, s.attempt)).collect();
+    assert_eq!(on_third, [(a, 2), (b, 2)], "the refused request goes first again");
+}
+
+#[test]
 fn a_request_whose_sends_keep_being_refused_fails_at_its_queue_deadline() {
     for config in both_modes() {
         let mut sim = Sim::with_connector(config, 53, Connector { latency: ms(5), refusals: 0 });
