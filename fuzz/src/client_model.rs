@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use reqchan_core::client::{
-    Backoff, Client, ClientConfig, ClientStats, Completion, ConnectReason, ExponentialBackoff, MAX_DURATION, Mode,
-    RequestError, RequestId, RequestOptions, SocketAction, SubmitError, Transmit,
+    Backoff, Client, ClientConfig, ClientStats, Completion, ConnectReason, ConnectionState, ExponentialBackoff,
+    MAX_DURATION, Mode, RequestError, RequestId, RequestOptions, SocketAction, SubmitError, Transmit,
 };
 
 /// Operations beyond this many are ignored, to keep one input fast.
@@ -102,6 +102,8 @@ pub struct Seen {
     pub reconnects: u64,
     /// `handle_timeout` calls with nothing due.
     pub idle_timeouts: u64,
+    /// Transmissions the socket refused.
+    pub send_failures: u64,
 }
 
 impl Seen {
@@ -129,6 +131,7 @@ impl Seen {
             (&mut self.resets, other.resets),
             (&mut self.reconnects, other.reconnects),
             (&mut self.idle_timeouts, other.idle_timeouts),
+            (&mut self.send_failures, other.send_failures),
         ];
         for (mine, theirs) in pairs {
             *mine += theirs;
@@ -159,6 +162,7 @@ impl Seen {
             ("resets", self.resets),
             ("reconnects", self.reconnects),
             ("idle_timeouts", self.idle_timeouts),
+            ("send_failures", self.send_failures),
         ];
         all.into_iter().filter(|(_, n)| *n == 0).map(|(name, _)| name).collect()
     }
@@ -361,6 +365,11 @@ enum Op {
     Connected,
     ConnectFailed,
     PeerLost,
+    /// The socket refused to send a request (usually one just transmitted).
+    SendFailed(Target),
+    /// From now on, the socket refuses every send (or stops refusing): the driver
+    /// reports each refusal, then the connection lost.
+    Refusing(bool),
     /// The same reply delivered 1 to 3 times.
     Reply {
         target: Target,
@@ -388,19 +397,24 @@ struct Resolved {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Never transmitted.
+    /// Never transmitted, in the send queue.
     Queued,
-    /// An attempt is on the wire until `deadline`.
+    /// An attempt is on the wire until `deadline`; `wait` bounds the deadline the
+    /// request had while it waited to be sent (it gets it back if the send is refused).
     InFlight {
         deadline: Instant,
+        wait: (Instant, Instant),
     },
-    /// An attempt failed at `since` and tries remain: backing off, or ready for a slot.
-    /// `ready` is known once the pause has certainly ended (immediately for no backoff);
-    /// the retry became ready no later than `wake`.
-    Between {
+    /// An attempt failed at `since`, tries remain, and a backoff pause began; it may
+    /// have ended since, at the latest at the `handle_timeout` at `wake`.
+    BackingOff {
         since: Instant,
         wake: Instant,
-        ready: bool,
+    },
+    /// Certainly in the retry queue, with its deadline between `lo` and `hi`.
+    Ready {
+        lo: Instant,
+        hi: Instant,
     },
     Done,
 }
@@ -427,9 +441,10 @@ impl Req {
         let timeout = self.opts.timeout;
         match self.state {
             State::Queued => Some((self.submitted + timeout, self.submitted + timeout)),
-            State::InFlight { deadline } => Some((deadline, deadline)),
-            State::Between { since, wake, ready: true } => Some((since + timeout, wake + timeout)),
-            State::Between { since, wake, ready: false } => {
+            State::InFlight { deadline, .. } => Some((deadline, deadline)),
+            State::Ready { lo, hi } => Some((lo, hi)),
+            // The end of the pause, or the deadline of the retry it became.
+            State::BackingOff { since, wake } => {
                 let pause_max = self.opts.backoff_max.unwrap_or_default();
                 Some((since, (since + pause_max).max(wake + timeout)))
             }
@@ -437,11 +452,23 @@ impl Req {
         }
     }
 
+    /// Bounds of its deadline while waiting to be sent: what `InFlight::wait` records.
+    fn wait_bounds(&self) -> (Instant, Instant) {
+        let timeout = self.opts.timeout;
+        match self.state {
+            State::Ready { lo, hi } => (lo, hi),
+            // Sent from a pause: it became ready between `since` and `wake`.
+            State::BackingOff { since, wake } => (since + timeout, wake + timeout),
+            _ => (self.submitted + timeout, self.submitted + timeout),
+        }
+    }
+
     /// Whether the client may already have expired it, had it reached it at `now`.
     fn may_have_expired(&self, now: Instant) -> bool {
         match self.state {
             State::Queued => now >= self.submitted + self.opts.timeout,
-            State::Between { since, .. } => now >= since + self.opts.timeout,
+            State::Ready { lo, .. } => now >= lo,
+            State::BackingOff { since, .. } => now >= since + self.opts.timeout,
             State::InFlight { .. } | State::Done => false,
         }
     }
@@ -469,6 +496,7 @@ struct Stats {
     resets: u64,
     connect_failures: u64,
     stray_replies: u64,
+    send_failures: u64,
 }
 
 impl Stats {
@@ -485,6 +513,7 @@ impl Stats {
             resets: s.resets,
             connect_failures: s.connect_failures,
             stray_replies: s.stray_replies,
+            send_failures: s.send_failures,
         }
     }
 
@@ -538,6 +567,8 @@ struct Model {
     /// Transmitted requests, most recent last.
     transmitted: Vec<RequestId>,
     link: Link,
+    /// Whether a connection was ever open.
+    ever_open: bool,
     stats: Stats,
 }
 
@@ -571,8 +602,11 @@ impl Model {
     fn fail_attempt(&mut self, expect: &mut Expect, n: u64, now: Instant, error: RequestError) {
         let req = &mut self.reqs.get_mut(&n).expect("model: failing an unknown request");
         if req.attempts < req.opts.tries {
-            let ready = req.opts.backoff_max.is_none();
-            req.state = State::Between { since: now, wake: now, ready };
+            let timeout = req.opts.timeout;
+            req.state = match req.opts.backoff_max {
+                None => State::Ready { lo: now + timeout, hi: now + timeout },
+                Some(_) => State::BackingOff { since: now, wake: now },
+            };
         } else {
             self.finish(expect, n, Err(error));
         }
@@ -596,6 +630,8 @@ struct Harness {
     minted: Vec<RequestId>,
     /// The operation being applied, for failure messages.
     context: String,
+    /// The socket refuses every send.
+    refusing: bool,
     seen: Seen,
 }
 
@@ -672,6 +708,7 @@ impl Harness {
             reqs: BTreeMap::new(),
             transmitted: Vec::new(),
             link: Link::Opening,
+            ever_open: false,
             stats: Stats::default(),
         };
         let start = Instant::now();
@@ -683,6 +720,7 @@ impl Harness {
             foreign: Client::new(ClientConfig::default()).expect("the default config is valid"),
             minted: Vec::new(),
             context: "Client::new".to_owned(),
+            refusing: false,
             seen: Seen::default(),
         };
         let expect =
@@ -704,6 +742,8 @@ impl Harness {
             Op::Connected => self.connected(),
             Op::ConnectFailed => self.connect_failed(),
             Op::PeerLost => self.peer_lost(),
+            Op::SendFailed(target) => self.send_failed(target),
+            Op::Refusing(on) => self.refusing = on,
             Op::Reply { target, shape, copies } => {
                 let frames = self.reply_frames(target, &shape);
                 for _ in 0..=copies % 3 {
@@ -831,6 +871,7 @@ impl Harness {
     fn connected(&mut self) {
         if self.model.link == Link::Opening {
             self.model.link = Link::Open;
+            self.model.ever_open = true;
         }
         self.client.handle_connected(self.now);
         self.settle(Expect::default(), false);
@@ -863,9 +904,39 @@ impl Harness {
         self.settle(expect, false);
     }
 
+    fn send_failed(&mut self, target: Target) {
+        let id = match self.resolve(target) {
+            Some(id) => id,
+            None => self.unknown_id(target),
+        };
+        self.refuse(id);
+        self.settle(Expect::default(), false);
+    }
+
+    /// `handle_send_failed(id)`, and the model's side of it.
+    fn refuse(&mut self, id: RequestId) {
+        let n = id.as_u64();
+        if let Some(req) = self.model.reqs.get_mut(&n) {
+            // Not an attempt after all: back to the head of the retry queue, under the
+            // deadline it had while waiting.
+            if let State::InFlight { wait: (lo, hi), .. } = req.state {
+                req.state = State::Ready { lo, hi };
+                req.attempts -= 1;
+                let stats = &mut self.model.stats;
+                stats.transmitted -= 1;
+                stats.retried -= u64::from(req.attempts > 0);
+                stats.send_failures += 1;
+                self.seen.send_failures += 1;
+            }
+        }
+        self.client.handle_send_failed(self.now, id);
+    }
+
     fn reply(&mut self, frames: &[Bytes]) {
         let mut expect = Expect::default();
         match self.match_reply(frames) {
+            // Every input is ignored after close: not even counted.
+            None if self.model.link == Link::Closed => {}
             None => self.model.stats.stray_replies += 1,
             Some((n, result)) => {
                 let limit = self.model.max_message_size;
@@ -921,23 +992,24 @@ impl Harness {
                 State::Queued if now >= req.submitted + timeout => {
                     m.finish(&mut expect, n, Err(RequestError::TimedOut { attempts: 0 }));
                 }
-                State::InFlight { deadline } if now >= deadline => {
+                State::InFlight { deadline, .. } if now >= deadline => {
                     let (id, attempts) = (req.id, req.attempts);
                     if m.lockstep() {
                         m.reset(&mut expect, ConnectReason::AttemptTimedOut(id));
                     }
                     m.fail_attempt(&mut expect, n, now, RequestError::TimedOut { attempts });
                 }
-                State::Between { since, wake, ready } => {
-                    let (wake, ready) = match ready {
-                        true => (wake, true),
-                        false => (now, now >= since + req.opts.backoff_max.unwrap_or_default()),
+                // The pause ends at the latest `backoff_max` after it began; the retry's
+                // deadline then counts from the `handle_timeout` that saw it end.
+                State::BackingOff { since, .. } => {
+                    req.state = match now >= since + req.opts.backoff_max.unwrap_or_default() {
+                        true => State::Ready { lo: since + timeout, hi: now + timeout },
+                        false => State::BackingOff { since, wake: now },
                     };
-                    req.state = State::Between { since, wake, ready };
-                    if ready && now >= wake + timeout {
-                        let attempts = req.attempts;
-                        m.finish(&mut expect, n, Err(RequestError::TimedOut { attempts }));
-                    }
+                }
+                State::Ready { hi, .. } if now >= hi => {
+                    let attempts = req.attempts;
+                    m.finish(&mut expect, n, Err(RequestError::TimedOut { attempts }));
                 }
                 _ => {}
             }
@@ -1042,10 +1114,18 @@ impl Harness {
         ensure!(self, self.client.poll_action().is_none(), "two socket actions at once");
         drained.actions = usize::from(action.is_some());
         self.check_action(action, &expect);
+        let mut refused = false;
         while let Some(transmit) = self.client.poll_transmit(self.now) {
             drained.transmits += 1;
             ensure!(self, drained.transmits <= 64, "poll_transmit does not stop");
             self.check_transmit(&transmit);
+            if self.refusing {
+                // A socket that refuses: the driver reports the refusal at once, stops
+                // sending, and then reports the connection lost.
+                self.refuse(transmit.id);
+                refused = true;
+                break;
+            }
         }
         while let Some(completion) = self.client.poll_completion() {
             drained.completions.push(completion.id.as_u64());
@@ -1060,7 +1140,10 @@ impl Harness {
                 drained.completions
             );
         }
-        self.check_invariants(after_timeout);
+        self.check_invariants(after_timeout, refused);
+        if refused {
+            self.peer_lost();
+        }
         drained
     }
 
@@ -1103,20 +1186,17 @@ impl Harness {
         match req.state {
             State::Done => ensure!(self, false, "transmit of finished {}", t.id),
             State::InFlight { .. } => ensure!(self, false, "transmit of {} already in flight", t.id),
+            State::BackingOff { .. } => {}
             State::Queued => {
                 let deadline = req.submitted + req.opts.timeout;
                 ensure!(self, now < deadline, "transmit of {} at or after its queue deadline", t.id);
                 let earlier =
                     m.unfinished().find(|r| r.state == State::Queued && r.id < t.id && !r.may_have_expired(now));
                 ensure!(self, earlier.is_none(), "{} sent before earlier queued {:?}", t.id, earlier.map(|r| r.id));
-                let retry = m
-                    .unfinished()
-                    .find(|r| matches!(r.state, State::Between { ready: true, .. }) && !r.may_have_expired(now));
+                let retry = m.unfinished().find(|r| matches!(r.state, State::Ready { .. }) && !r.may_have_expired(now));
                 ensure!(self, retry.is_none(), "{} sent before ready retry {:?}", t.id, retry.map(|r| r.id));
             }
-            State::Between { wake, ready, .. } => {
-                ensure!(self, !(ready && now >= wake + req.opts.timeout), "retry of {} sent after its deadline", t.id);
-            }
+            State::Ready { hi, .. } => ensure!(self, now < hi, "retry of {} sent after its deadline", t.id),
         }
         match m.max_in_flight {
             None => {
@@ -1124,7 +1204,7 @@ impl Harness {
                     r.id != t.id
                         && match r.state {
                             State::InFlight { .. } => true,
-                            State::Between { .. } => !r.may_have_expired(now),
+                            State::BackingOff { .. } | State::Ready { .. } => !r.may_have_expired(now),
                             _ => false,
                         }
                 });
@@ -1164,7 +1244,7 @@ impl Harness {
         let m = &mut self.model;
         let req = m.reqs.get_mut(&n).expect("checked above");
         req.attempts += 1;
-        req.state = State::InFlight { deadline: now + req.opts.timeout };
+        req.state = State::InFlight { deadline: now + req.opts.timeout, wait: req.wait_bounds() };
         req.id_frame = id_frame.or(req.id_frame.take());
         m.stats.transmitted += 1;
         if t.attempt > 1 {
@@ -1206,7 +1286,8 @@ impl Harness {
 
     // ----- invariants -----
 
-    fn check_invariants(&self, after_timeout: bool) {
+    /// `stopped`: the driver stopped draining transmissions (refused sends).
+    fn check_invariants(&self, after_timeout: bool, stopped: bool) {
         let m = &self.model;
         let c = &self.client;
         let unfinished = m.count(|_| true);
@@ -1230,10 +1311,19 @@ impl Harness {
             c.is_closed(),
             m.link
         );
+        let state = match m.link {
+            Link::Open => ConnectionState::Connected,
+            Link::Closed => ConnectionState::Closed,
+            Link::Opening | Link::Waiting { .. } if m.ever_open => ConnectionState::Reconnecting,
+            Link::Opening | Link::Waiting { .. } => ConnectionState::Connecting,
+        };
+        let got = c.connection_state();
+        ensure!(self, got == state, "connection_state() {got:?} with link {:?}, ever open {}", m.link, m.ever_open);
 
         // Shape of the unfinished set.
         let in_flight = m.in_flight();
-        let between = |ready: bool| m.count(|r| matches!(r.state, State::Between { ready: rd, .. } if rd == ready));
+        let ready = m.count(|r| matches!(r.state, State::Ready { .. }));
+        let backing_off = m.count(|r| matches!(r.state, State::BackingOff { .. }));
         let queued = m.count(|r| r.state == State::Queued);
         ensure!(self, in_flight == 0 || m.link == Link::Open, "{in_flight} in flight with link {:?}", m.link);
         for r in m.unfinished() {
@@ -1241,24 +1331,20 @@ impl Harness {
         }
         match m.max_in_flight {
             None => {
-                ensure!(
-                    self,
-                    in_flight + between(true) + between(false) <= 1,
-                    "lockstep with several requests past the queue"
-                );
-                if m.link == Link::Open && in_flight == 0 {
-                    ensure!(self, between(true) == 0, "a ready retry was not sent on an idle lockstep socket");
+                ensure!(self, in_flight + ready + backing_off <= 1, "lockstep with several requests past the queue");
+                if m.link == Link::Open && in_flight == 0 && !stopped {
+                    ensure!(self, ready == 0, "a ready retry was not sent on an idle lockstep socket");
                     ensure!(
                         self,
-                        between(false) > 0 || queued == 0,
+                        backing_off > 0 || queued == 0,
                         "queued requests were not sent on an idle lockstep socket"
                     );
                 }
             }
             Some(max) => {
                 ensure!(self, in_flight <= max, "{in_flight} in flight, max {max}");
-                if m.link == Link::Open && in_flight < max {
-                    ensure!(self, between(true) == 0 && queued == 0, "requests wait while a slot is free");
+                if m.link == Link::Open && in_flight < max && !stopped {
+                    ensure!(self, ready == 0 && queued == 0, "requests wait while a slot is free");
                 }
             }
         }
@@ -1295,5 +1381,62 @@ impl Harness {
     /// `at` as time since the harness started, for failure messages.
     fn since(&self, at: Instant) -> Duration {
         at.saturating_duration_since(self.start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lockstep or pipelined (2 in flight), 3 requests queued at most, 100 ms timeout,
+    /// 2 tries, no backoff.
+    fn scenario(pipelined: bool, ops: Vec<Op>) -> Scenario {
+        let config = ConfigChoice {
+            pipelined,
+            max_in_flight: 1,
+            max_queued: 2,
+            max_message_size: 39,
+            timeout: TimeoutChoice::Millis(99),
+            tries: 1,
+            backoff: BackoffChoice::Immediate,
+            reconnect: ReconnectChoice { initial_ms: 9, spread: 0, jitter: JitterChoice::Half },
+            seed: 7,
+        };
+        Scenario { config, ops }
+    }
+
+    fn submit() -> Op {
+        let options = OptionsChoice { timeout: None, tries: None, backoff: None };
+        Op::Submit { payload: PayloadChoice::Fixed(0), options }
+    }
+
+    #[test]
+    fn silent_server_two_attempts_then_timed_out() {
+        for pipelined in [false, true] {
+            let ops = vec![submit(), Op::Connected, Op::Tick, Op::Connected, Op::Tick, Op::Tick];
+            let seen = scenario(pipelined, ops).play();
+            assert_eq!((seen.retries, seen.timed_out), (1, 1), "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusing_socket_cannot_keep_a_request_past_its_queue_deadline() {
+        let mut ops = vec![submit(), Op::Advance(Step::Millis(50)), Op::Refusing(true)];
+        for _ in 0..4 {
+            ops.extend([Op::Connected, Op::Advance(Step::Millis(10))]);
+        }
+        ops.push(Op::Tick);
+        let seen = scenario(false, ops).play();
+        assert_eq!(seen.expired_in_queue, 1, "{seen:?}");
+        assert_eq!(seen.send_failures, 4, "{seen:?}");
+    }
+
+    #[test]
+    fn identical_payloads_are_two_requests_and_replies_match_by_id() {
+        let reply = |i| Op::Reply { target: Target::Transmitted(i), shape: ReplyShape::Echo, copies: 1 };
+        let ops = vec![submit(), submit(), Op::Connected, reply(0), reply(1)];
+        let seen = scenario(true, ops).play();
+        // Each reply delivered twice: the second copy is stray.
+        assert_eq!((seen.replied, seen.stray), (2, 2), "{seen:?}");
     }
 }

@@ -5,9 +5,11 @@
 //!
 //! - [`client_model::run`] (`client_ops`): the request client beside a reference model.
 //! - [`codec::run`] (`codec_decode`): arbitrary bytes through every decoder.
+//! - [`server_model::run`] (`server_ops`): the reply server beside a reference model.
 
 pub mod client_model;
 pub mod codec;
+pub mod server_model;
 
 use std::path::{Path, PathBuf};
 use std::{env, fs};
@@ -16,7 +18,8 @@ use std::{env, fs};
 pub type RunFn = fn(&[u8]);
 
 /// The fuzz targets, by name: what the replay test iterates over.
-pub const TARGETS: &[(&str, RunFn)] = &[("client_ops", client_model::run), ("codec_decode", codec::run)];
+pub const TARGETS: &[(&str, RunFn)] =
+    &[("client_ops", client_model::run), ("codec_decode", codec::run), ("server_ops", server_model::run)];
 
 /// The files under `paths` (each a file or a directory of files), sorted.
 pub fn input_files(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {

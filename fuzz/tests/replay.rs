@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use reqchan_fuzz::client_model::{self, Seen};
-use reqchan_fuzz::{input_files, read};
+use reqchan_fuzz::{input_files, read, server_model};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(kind).join(target)
@@ -47,4 +47,48 @@ fn client_corpus_reaches_every_behaviour() {
         }
     }
     assert!(seen.missing().is_empty(), "the client_ops corpus never reaches {:?}\n{seen:#?}", seen.missing());
+}
+
+/// Likewise for the server: every way a request can be answered.
+#[test]
+fn server_corpus_reaches_every_behaviour() {
+    let mut totals = [0u64; 13];
+    for path in corpus("server_ops") {
+        let Some(s) = server_model::play(&read(&path)) else { continue };
+        let counts = [
+            s.handler_replies,
+            s.handler_errors,
+            s.handler_panics,
+            s.replies_too_large,
+            s.timed_out_running,
+            s.timed_out_queued,
+            s.refused_queue_full,
+            s.refused_shutting_down,
+            s.refused_shutting_down_queued,
+            s.rejected_malformed,
+            s.rejected_too_large,
+            s.unroutable,
+            s.late_handler_results,
+        ];
+        for (total, n) in totals.iter_mut().zip(counts) {
+            *total += n;
+        }
+    }
+    let names = [
+        "handler_replies",
+        "handler_errors",
+        "handler_panics",
+        "replies_too_large",
+        "timed_out_running",
+        "timed_out_queued",
+        "refused_queue_full",
+        "refused_shutting_down",
+        "refused_shutting_down_queued",
+        "rejected_malformed",
+        "rejected_too_large",
+        "unroutable",
+        "late_handler_results",
+    ];
+    let missing: Vec<&str> = names.iter().zip(totals).filter(|(_, n)| *n == 0).map(|(name, _)| *name).collect();
+    assert!(missing.is_empty(), "the server_ops corpus never reaches {missing:?}");
 }
