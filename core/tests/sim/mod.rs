@@ -14,8 +14,11 @@
 //! - **Socket**: `refuse_sends` makes the socket refuse transmissions; the sim then
 //!   reports `handle_send_failed` and the peer lost, as a driver would.
 //! - **Checks** (every step): the [`Ledger`] rules, `pending()` and the counters, the
-//!   socket state and `connection_state()`, and that `handle_timeout(now)` leaves nothing due at `now`. A run
-//!   that takes more than `max_steps` steps is a livelock and panics.
+//!   socket state and `connection_state()`, and that `handle_timeout(now)` leaves
+//!   nothing due at `now`. A run of more than `max_steps` steps is a livelock: panic.
+//! - **Records**: every transmission (`sent`), what the server received (with request
+//!   id and attempt), completions with their times, socket actions, peer losses and
+//!   refused sends, so tests count real transmissions and check exact instants.
 
 #![allow(dead_code, unreachable_pub)] // each test file uses its own part of the harness
 
