@@ -236,7 +236,8 @@ fn a_reply_read_while_the_connection_reopens_is_stray() {
         sim.run_for(ms(20));
         sim.lose_peer();
         let id_frame = Bytes::copy_from_slice(&id.as_u64().to_be_bytes());
-        let late = if pipelined { vec![id_frame, Bytes::new(), "late".into()] } else { vec!["late".into()] };
+        let late =
+            if pipelined { vec![id_frame, Bytes::new(), "late".into()] } else { vec![Bytes::new(), "late".into()] };
 
         sim.deliver(&late);
 

@@ -84,7 +84,7 @@ fn a_late_reply_delivered_while_the_new_socket_opens_is_stray_and_completes_noth
     sim.run_until(first + ms(200));
     assert_eq!(sim.socket(), SocketState::Opening, "the reset socket is still connecting");
     let late = sim.server.reply_to(id, 1).expect("the server has answered attempt 1 (slowly)");
-    sim.deliver(std::slice::from_ref(&late));
+    sim.deliver(&[Bytes::new(), late.clone()]);
 
     assert_eq!(sim.client.stats().stray_replies, 1);
     assert!(sim.completion(id).is_none(), "a reply on a reset socket is never delivered");
@@ -99,7 +99,7 @@ fn a_late_reply_delivered_while_the_new_socket_opens_is_stray_and_completes_noth
 #[test]
 fn a_reply_when_nothing_is_in_flight_is_stray() {
     let mut sim = Sim::new(lockstep(), 24);
-    sim.deliver(&[Bytes::from_static(b"unsolicited")]);
+    sim.deliver(&[Bytes::new(), Bytes::from_static(b"unsolicited")]);
     assert_eq!(sim.client.stats().stray_replies, 1);
     let id = sim.request("then a real one");
     sim.run_until_done(id);

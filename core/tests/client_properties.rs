@@ -523,7 +523,7 @@ fn run(case: &Case) -> Coverage {
             }
             Op::Stray(pick) if model.in_flight(sim.now()) == 0 => {
                 // Lockstep: a reply with nothing on the wire answers nothing.
-                let frames = if pick % 2 == 0 { vec!["x".into()] } else { vec!["x".into(), "y".into()] };
+                let frames = if pick % 2 == 0 { vec![Bytes::new(), "x".into()] } else { vec!["x".into(), "y".into()] };
                 let (stray, done) = (sim.client.stats().stray_replies, sim.completions().len());
                 sim.deliver(&frames);
                 // Counted as stray, unless the client is closed and ignores every input.

@@ -267,7 +267,7 @@ fn a_reply_with_a_stale_clock_still_completes_its_request() {
         let id = sim.submit("x", opts(ms(100), 1)).unwrap();
         sim.run_for(ms(50));
         let frames = sim.sent_for(id)[0].frames.clone();
-        let reply = if frames.len() == 3 { frames } else { vec![Bytes::from_static(b"pong")] };
+        let reply = if frames.len() == 3 { frames } else { vec![Bytes::new(), Bytes::from_static(b"pong")] };
         sim.client.handle_reply(sim::origin(), &reply);
         sim.settle();
         assert!(sim.result(id).is_ok(), "{:?}", sim.result(id));

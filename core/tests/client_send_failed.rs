@@ -59,7 +59,7 @@ fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socke
     client.handle_connected(t1);
     let again = client.poll_transmit(t1).unwrap();
     assert_eq!((again.id, again.attempt), (first, 1), "the refused request goes first, still attempt 1");
-    client.handle_reply(t1, &[Bytes::from_static(b"A")]);
+    client.handle_reply(t1, &[Bytes::new(), Bytes::from_static(b"A")]);
     let done = client.poll_completion().unwrap();
     assert_eq!((done.id, done.attempts, done.result), (first, 1, Ok(Bytes::from_static(b"A"))));
     assert_eq!(client.poll_transmit(t1).unwrap().id, second);
@@ -120,7 +120,7 @@ fn send_failed_for_a_request_not_in_flight_is_ignored() {
     client.handle_send_failed(t0, id); // still queued: nothing was refused
     assert_eq!(client.stats().send_failures, 0);
     let sent = client.poll_transmit(t0).unwrap();
-    client.handle_reply(t0, &[Bytes::from_static(b"A")]);
+    client.handle_reply(t0, &[Bytes::new(), Bytes::from_static(b"A")]);
     client.handle_send_failed(t0, sent.id); // finished
     assert_eq!(client.stats().send_failures, 0);
     assert_eq!(client.poll_completion().unwrap().result, Ok(Bytes::from_static(b"A")));
@@ -143,4 +143,20 @@ fn the_connection_state_follows_connect_reset_and_close() {
     assert_eq!(client.connection_state(), ConnectionState::Reconnecting);
     client.close(retry_at);
     assert_eq!(client.connection_state(), ConnectionState::Closed);
+}
+
+#[test]
+fn a_reply_naming_a_request_whose_only_send_was_refused_is_stray() {
+    let t0 = origin();
+    let mut client = client(Mode::Pipelined { max_in_flight: 4 });
+    connect(&mut client, t0);
+    let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
+    let sent = client.poll_transmit(t0).unwrap();
+    client.handle_send_failed(t0, id);
+    // The peer never saw it: a reply that names it (forged, or from a confused peer)
+    // cannot be its answer.
+    client.handle_reply(t0, &[sent.frames()[0].clone(), Bytes::new(), Bytes::from_static(b"forged")]);
+    assert_eq!(client.stats().stray_replies, 1);
+    assert!(client.poll_completion().is_none());
+    assert_eq!(client.pending(), 1);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqchan_tests::python::{PythonPeer, python};
 use reqchan_tests::within;
-use reqchan_tokio::{Channel, ChannelConfig, Error, RequestError, RequestOptions, Value};
+use reqchan_tokio::{Channel, ChannelConfig, ConnectionState, Error, RequestError, RequestOptions, Value};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const PEER: &str = "zmq_peer.py";
@@ -161,5 +161,32 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
         peer.kill().await;
         assert!(channel.is_live(), "{mode:?}: the same channel carried on");
         eprintln!("{mode:?}: {ok} answered, {failed} failed, {} resets", stats.resets);
+    }
+}
+
+/// zmq.rs's REQ socket never notices that its peer died while idle: the next request
+/// would be written into the dead connection and lose an attempt. The channel's DEALER
+/// socket watches its monitor, so an idle channel sees the loss by itself and
+/// reconnects, and the next request, with a single try, succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_channel_notices_a_killed_server_and_its_next_request_does_not_pay_for_it() {
+    let Some(python) = python() else { return };
+    for config in modes() {
+        let mode = config.client.mode;
+        let mut peer = PythonPeer::start(&python, PEER, &["--type", "rep"]).await;
+        let endpoint = peer.endpoint().to_owned();
+        let channel = Channel::connect(&endpoint, config.timeout(Duration::from_secs(10)).tries(1)).unwrap();
+        within(LIMIT, "before the kill", channel.request_raw(&b"\xa1a"[..])).await.unwrap();
+        let mut watch = channel.watch();
+        peer.kill().await;
+        let noticed = within(LIMIT, "loss noticed", watch.wait_for(|s| s != ConnectionState::Connected)).await;
+        assert_eq!(noticed, ConnectionState::Reconnecting, "{mode:?}: the idle channel saw the loss itself");
+        let mut peer = PythonPeer::start(&python, PEER, &["--type", "rep", "--bind", &endpoint]).await;
+        let reply = within(LIMIT, "after the restart", channel.request_raw(&b"\xa1b"[..])).await;
+        assert_eq!(reply.unwrap(), Bytes::from_static(b"\xa1b"), "{mode:?}");
+        let stats = channel.stats();
+        assert_eq!((stats.transmitted, stats.replied, stats.failed), (2, 2, 0), "{mode:?}: {stats:?}");
+        let seen = within(LIMIT, "the new server's report", peer.next_line(LIMIT)).await;
+        assert_eq!(seen.as_deref(), Some("recv 1 a162"), "{mode:?}: the new server saw the request once");
     }
 }

@@ -13,8 +13,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Mode {
-    /// One request in flight on a REQ socket, as Salt does. A timed-out attempt resets
-    /// the socket, since a REQ socket cannot send again before it has received.
+    /// One request in flight, with REQ semantics, as Salt does: sent as
+    /// `["", payload]` on a DEALER socket (the envelope a REQ socket would add) and
+    /// answered by `["", reply]`. A timed-out attempt resets the socket, so a late reply
+    /// can never answer the next request.
     Lockstep,
     /// Up to `max_in_flight` requests on a DEALER socket, each sent as
     /// `[request-id, empty, payload]` and matched to its reply by the echoed id.
@@ -38,7 +40,7 @@ impl Mode {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// Lockstep (REQ) or pipelined (DEALER). Default: lockstep.
+    /// Lockstep (REQ semantics) or pipelined. Default: lockstep.
     pub mode: Mode,
     /// Requests waiting to be sent (queued, or between attempts) before
     /// [`submit`](super::Client::submit) refuses with `QueueFull`. Default: 10,000.

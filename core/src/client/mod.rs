@@ -30,9 +30,13 @@
 //!   (then it fails with 0 attempts and is never sent), each attempt from the moment it
 //!   is handed to the socket, and the wait for a slot before each retry.
 //! - Cancelled, expired and closed requests are never transmitted.
-//! - Lockstep: a timed-out or cancelled in-flight attempt resets the socket, and no
-//!   reply is accepted until the new socket is reported connected. During a backoff
-//!   pause the retrying request keeps the slot: the queue waits behind it.
+//! - Lockstep: one request on the wire, sent as `["", payload]` — the envelope a REQ
+//!   socket would add — on a DEALER socket, which (unlike zmq.rs's REQ) keeps a receive
+//!   pending and so sees a peer die even while idle. The reply `["", payload]` answers
+//!   the request on the wire. A timed-out or cancelled in-flight attempt resets the
+//!   socket, and no reply is accepted until the new socket is reported connected, so a
+//!   late reply can never answer the next request. During a backoff pause the retrying
+//!   request keeps the slot: the queue waits behind it.
 //! - Pipelined: a timed-out attempt is re-sent on the same socket; a late reply to an
 //!   earlier attempt of an unfinished request completes it; any other reply is stray.
 //! - Replies that arrive while no connection is open are stray: discarded and counted.
@@ -183,8 +187,8 @@ impl Client {
     /// Cancels request `id`: it completes with `Cancelled` and is never sent again.
     /// Returns false, and does nothing, if `id` is not an unfinished request.
     ///
-    /// In lockstep mode, cancelling the request on the wire resets the socket, since a
-    /// REQ socket cannot send again before it receives.
+    /// In lockstep mode, cancelling the request on the wire resets the socket: replies
+    /// are matched by position there, so its late reply must never reach the next one.
     pub fn cancel(&mut self, now: Instant, id: RequestId) -> bool {
         self.observe(now);
         let Some(request) = self.remove(id) else {
@@ -446,15 +450,16 @@ impl Client {
             Mode::Lockstep => {
                 let id = self.on_the_wire?;
                 let result = match frames {
-                    [payload] => Ok(payload.clone()),
-                    _ => Err(RequestError::MalformedReply { reason: "a lockstep reply must be exactly one frame" }),
+                    [delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
+                    _ => Err(RequestError::MalformedReply { reason: "a lockstep reply must be [empty, payload]" }),
                 };
                 Some((id, result))
             }
             Mode::Pipelined { .. } => {
                 let id = RequestId::from_frame(frames.first()?)?;
-                // A request never transmitted cannot have been answered.
-                if self.requests.get(id)?.phase() == Phase::Queued {
+                // A request never transmitted (queued, or its only send was refused)
+                // cannot have been answered.
+                if self.requests.get(id)?.attempts == 0 {
                     return None;
                 }
                 let result = match frames {

@@ -28,7 +28,7 @@ pub enum ConnectReason {
     Initial,
     /// The previous connection attempt failed and its pause is over.
     Retry,
-    /// A lockstep attempt timed out: the REQ socket is stuck waiting for its reply.
+    /// A lockstep attempt timed out: its late reply must never answer the next request.
     AttemptTimedOut(RequestId),
     /// The driver reported the peer lost.
     PeerLost,
@@ -40,12 +40,12 @@ pub enum ConnectReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ConnectionState {
-    /// Opening the first connection.
+    /// Opening the first connection (including retries after failed attempts).
     Connecting,
     /// Connected: requests are being sent.
     Connected,
-    /// The connection was reset (timeout, lost peer) or could not be opened, and a new
-    /// one is being opened; requests wait in the queue meanwhile.
+    /// Was connected; the connection was reset (timeout, lost peer) and a new one is
+    /// being opened, or retried after failing; requests wait in the queue meanwhile.
     Reconnecting,
     /// Closed: no request will be sent again.
     Closed,
@@ -64,7 +64,7 @@ pub struct Transmit {
 
 impl Transmit {
     pub(crate) fn lockstep(id: RequestId, attempt: u32, payload: Bytes) -> Self {
-        Self { id, attempt, frames: [payload, Bytes::new(), Bytes::new()], len: 1 }
+        Self { id, attempt, frames: [Bytes::new(), payload, Bytes::new()], len: 2 }
     }
 
     pub(crate) fn pipelined(id: RequestId, attempt: u32, payload: Bytes) -> Self {
@@ -72,8 +72,8 @@ impl Transmit {
         Self { id, attempt, frames: [id_frame, Bytes::new(), payload], len: 3 }
     }
 
-    /// The message's frames: `[payload]` in lockstep mode (a REQ socket adds the
-    /// delimiter), `[request-id, empty, payload]` in pipelined mode.
+    /// The message's frames, for a DEALER socket: `["", payload]` in lockstep mode (the
+    /// envelope a REQ socket would add), `[request-id, "", payload]` in pipelined mode.
     pub fn frames(&self) -> &[Bytes] {
         &self.frames[..self.len]
     }

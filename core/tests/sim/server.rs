@@ -1,5 +1,6 @@
-//! The scripted peer: a REP server (lockstep, frames `[payload]`) or a ROUTER/REP server
-//! that echoes the request-id envelope (pipelined, `[id, "", payload]`).
+//! The scripted peer: a REP server, which echoes the envelope before the delimiter:
+//! `["", payload]` → `["", reply]` in lockstep, `[id, "", payload]` → `[id, "", reply]`
+//! in pipelined mode.
 //!
 //! It records every message it received, tagged with the request id and attempt the
 //! client gave it (the sim carries them beside the frames), so tests count real
@@ -23,13 +24,14 @@ pub enum Behaviour {
     AnswerAfter(Duration),
     /// Never reply.
     Silent,
-    /// Reply promptly with frames that are not a reply to this request: two frames in
-    /// lockstep, a non-empty delimiter in pipelined mode.
+    /// Reply promptly with frames that are not a reply to this request: a non-empty
+    /// delimiter.
     Malformed,
     /// Reply promptly with a payload of this many bytes.
     Oversized(usize),
-    /// Reply promptly with seeded random frames: two or three frames in lockstep
-    /// (malformed), an unreadable request-id frame in pipelined mode (stray).
+    /// Reply promptly with seeded random frames whose first is three bytes: a non-empty
+    /// delimiter in lockstep (malformed), an unreadable request-id frame in pipelined
+    /// mode (stray).
     Junk,
 }
 
@@ -120,7 +122,7 @@ impl Server {
             }
         } else {
             match frames {
-                [payload] => (None, payload.clone()),
+                [delimiter, payload] if delimiter.is_empty() => (None, payload.clone()),
                 _ => panic!("the client sent a malformed lockstep request: {frames:?}"),
             }
         };
@@ -143,7 +145,7 @@ impl Server {
             Behaviour::Malformed => {
                 let frames = match envelope {
                     Some(id_frame) => vec![id_frame, Bytes::from_static(b"not empty"), payload.clone()],
-                    None => vec![payload.clone(), Bytes::from_static(b"extra frame")],
+                    None => vec![Bytes::from_static(b"not empty"), payload.clone()],
                 };
                 Some((Duration::ZERO, frames))
             }
@@ -168,7 +170,7 @@ impl Server {
     fn frame(&self, envelope: Option<Bytes>, body: Vec<Bytes>) -> Vec<Bytes> {
         match envelope {
             Some(id_frame) => [vec![id_frame, Bytes::new()], body].concat(),
-            None => body,
+            None => [vec![Bytes::new()], body].concat(),
         }
     }
 }

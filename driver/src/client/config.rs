@@ -24,8 +24,8 @@ impl Default for ChannelConfig {
 }
 
 impl ChannelConfig {
-    /// The default configuration in lockstep mode (one request at a time on a REQ
-    /// socket, as Salt does).
+    /// The default configuration in lockstep mode (one request at a time with REQ
+    /// semantics, as Salt does).
     pub fn lockstep() -> Self {
         Self::default()
     }

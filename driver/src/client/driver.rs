@@ -286,8 +286,7 @@ impl<R: Runtime> Driver<R> {
                 }
                 // Drop the old socket first: zeromq never reconnects it.
                 self.link = Link::Idle;
-                let mode = self.core.config().mode;
-                self.link = Link::Connecting(socket::connect(mode, self.endpoint.clone(), self.connect_timeout));
+                self.link = Link::Connecting(socket::connect(self.endpoint.clone(), self.connect_timeout));
             }
             SocketAction::Close => self.link = Link::Closed,
             _ => {}

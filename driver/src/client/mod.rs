@@ -9,14 +9,18 @@
 //! checked against the clock) — feeds each to the core with `Instant::now()`, and
 //! drains the core after each: socket actions, then transmissions, then completions.
 //!
-//! - **Lockstep** ([`Mode::Lockstep`](reqchan_core::client::Mode::Lockstep)): a REQ
-//!   socket, one request at a time, as Salt does.
-//! - **Pipelined** ([`Mode::Pipelined`](reqchan_core::client::Mode::Pipelined)): a
-//!   DEALER socket sending `[request-id, "", payload]`; standard REP and ROUTER servers
-//!   echo the id, so replies are matched to requests.
+//! - Both modes use a DEALER socket, which always has a receive pending, so a peer that
+//!   dies is noticed at once, even between requests (zmq.rs's REQ socket would only
+//!   notice at the next send, costing that request an attempt).
+//! - **Lockstep** ([`Mode::Lockstep`](reqchan_core::client::Mode::Lockstep)): one
+//!   request at a time with REQ semantics, as Salt does, sent as `["", payload]`: what
+//!   a REQ socket puts on the wire.
+//! - **Pipelined** ([`Mode::Pipelined`](reqchan_core::client::Mode::Pipelined)):
+//!   `[request-id, "", payload]`; standard REP and ROUTER servers echo the id, so
+//!   replies are matched to requests.
 //! - When the core asks for a connection (at start, after a timed-out lockstep attempt,
 //!   a lost peer, a failed connect), the old socket is dropped and a new one connected
-//!   in the background (zeromq 0.7 never reconnects REQ/DEALER sockets itself); the
+//!   in the background (zeromq 0.7 never reconnects a DEALER socket itself); the
 //!   task keeps taking requests, cancellations and timeouts meanwhile. A connect that
 //!   fails within [`ChannelConfig::connect_timeout`] is reported to the core, which
 //!   retries after its reconnect backoff.
