@@ -652,6 +652,12 @@ impl Scenario {
             true => seen.lockstep_runs = 1,
             false => seen.pipelined_runs = 1,
         }
+        // The driver goes away: whatever is left completes now, so every accepted
+        // request has completed exactly once by the end.
+        harness.context = "final close".to_owned();
+        harness.close();
+        let unfinished: Vec<RequestId> = harness.model.unfinished().map(|r| r.id).collect();
+        assert!(unfinished.is_empty(), "never completed: {unfinished:?}");
         seen
     }
 }
@@ -960,8 +966,9 @@ impl Harness {
         let malformed = Err(RequestError::MalformedReply { reason: "" });
         if m.lockstep() {
             let req = m.unfinished().find(|r| matches!(r.state, State::InFlight { .. }))?;
+            // Lockstep runs over a DEALER with the envelope a REQ socket would add.
             let result = match frames {
-                [payload] => Ok(payload.clone()),
+                [delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
                 _ => malformed,
             };
             return Some((req.id.as_u64(), result));
@@ -1081,16 +1088,16 @@ impl Harness {
         };
         let empty = Bytes::new();
         let good = match self.model.lockstep() {
-            true => vec![payload.clone()],
+            true => vec![empty.clone(), payload.clone()],
             false => vec![id_frame.clone(), empty.clone(), payload.clone()],
         };
         match shape {
             ReplyShape::Echo | ReplyShape::Payload(_) | ReplyShape::Oversized(_) | ReplyShape::AtLimit => good,
             ReplyShape::NoFrames => Vec::new(),
             ReplyShape::ExtraFrame => good.into_iter().chain([Bytes::from_static(b"extra")]).collect(),
-            ReplyShape::MissingDelimiter if self.model.lockstep() => vec![empty, payload],
+            ReplyShape::MissingDelimiter if self.model.lockstep() => vec![payload],
             ReplyShape::MissingDelimiter => vec![id_frame, payload],
-            ReplyShape::NonEmptyDelimiter if self.model.lockstep() => vec![payload.clone(), payload],
+            ReplyShape::NonEmptyDelimiter if self.model.lockstep() => vec![Bytes::from_static(b"x"), payload],
             ReplyShape::NonEmptyDelimiter => vec![id_frame, Bytes::from_static(b"x"), payload],
             ReplyShape::BadIdFrame(_) if self.model.lockstep() => good,
             ReplyShape::BadIdFrame(n) => {
@@ -1223,7 +1230,7 @@ impl Harness {
             None => {
                 ensure!(
                     self,
-                    frames == [req.payload.clone()],
+                    frames == [Bytes::new(), req.payload.clone()],
                     "lockstep frames {frames:?} for payload {:?}",
                     req.payload
                 );

@@ -404,7 +404,16 @@ impl Scenario {
             harness.context = format!("op {i}: {op:?}");
             harness.apply(op);
         }
-        Some(*harness.server.stats())
+        let stats = *harness.server.stats();
+        // Shut down with no grace: every accepted request is answered, exactly once.
+        harness.context = "final shutdown".to_owned();
+        harness.shutdown(Duration::ZERO);
+        harness.handle_timeout();
+        let unanswered: Vec<u64> =
+            harness.model.reqs.iter().filter(|(_, r)| r.phase != Phase::Answered).map(|(n, _)| *n).collect();
+        assert!(unanswered.is_empty(), "never answered: {unanswered:?}");
+        assert!(harness.server.is_drained(), "not drained after shutdown");
+        Some(stats)
     }
 }
 
