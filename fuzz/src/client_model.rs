@@ -974,7 +974,8 @@ impl Harness {
             return Some((req.id.as_u64(), result));
         }
         let first = frames.first()?;
-        let req = m.unfinished().find(|r| r.id_frame.as_ref() == Some(first))?;
+        // A request never sent (queued, or its only send refused) cannot have been answered.
+        let req = m.unfinished().find(|r| r.id_frame.as_ref() == Some(first) && r.attempts > 0)?;
         let result = match frames {
             [_, delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
             _ => malformed,
