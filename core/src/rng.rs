@@ -20,6 +20,12 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// Uniform in `0..n` (0 if `n` is 0).
+    #[cfg(test)]
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
     /// A uniform float in `[0, 1)`.
     pub(crate) fn next_unit(&mut self) -> f64 {
         // 53 random bits: every value is exactly representable.

@@ -13,35 +13,24 @@ use bytes::Bytes;
 use reqchan_core::codec::{self, Crypt, Value};
 use reqchan_core::server::{Framing, HandlerFailure, RequestToken, Server, ServerConfig, ServerStats};
 
+#[path = "sim/rng.rs"]
+#[allow(dead_code, unreachable_pub)] // shared with the client sim, which uses all of it
+mod rng;
+
+use rng::SimRng;
+
 /// The simulated clock's origin: the only real clock reading in this file.
 #[allow(clippy::disallowed_methods)]
 fn origin() -> Instant {
     Instant::now()
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 /// Each message carries a unique identity frame `m<seq>` so replies can be traced back.
-fn message(rng: &mut Rng, seq: u64, framing: Framing) -> Vec<Bytes> {
+fn message(rng: &mut SimRng, seq: u64, framing: Framing) -> Vec<Bytes> {
     let identity = Bytes::from(format!("m{seq}"));
     let good = codec::encode_request(Crypt::Clear, &Value::UInt(seq)).unwrap();
     let payload = match rng.below(10) {
-        0 => Bytes::from((0..rng.below(12)).map(|_| rng.next() as u8).collect::<Vec<u8>>()),
+        0 => Bytes::from((0..rng.below(12)).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>()),
         1 => Bytes::from_static(b"\x82\xa3enc\xa5clear\xa4load\x01"),
         2 => Bytes::from(vec![0u8; 600]),
         _ => good,
@@ -58,7 +47,7 @@ fn message(rng: &mut Rng, seq: u64, framing: Framing) -> Vec<Bytes> {
 }
 
 fn run(seed: u64, framing: Framing) -> ServerStats {
-    let mut rng = Rng(seed | 1);
+    let mut rng = SimRng::new(seed);
     let config = ServerConfig::new(framing)
         .with_max_concurrent(1 + rng.below(4) as usize)
         .with_max_queued(rng.below(4) as usize)
@@ -111,7 +100,7 @@ fn run(seed: u64, framing: Framing) -> ServerStats {
                 now += Duration::from_millis(rng.below(120));
                 server.handle_timeout(now);
             }
-            9 if rng.chance(3) => server.shutdown(now, Duration::from_millis(rng.below(100))),
+            9 if rng.chance(0.03) => server.shutdown(now, Duration::from_millis(rng.below(100))),
             _ => {
                 if let Some(deadline) = server.poll_timeout() {
                     now = now.max(deadline);

@@ -227,29 +227,14 @@ fn nesting_is_bounded_even_for_100k_levels() {
     assert_eq!(value, Value::Map(vec![]));
 }
 
-/// xorshift64*: a tiny seeded generator so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_and_mutated_bytes_never_panic() {
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = crate::rng::Rng::new(0x5eed_1234_abcd_0001);
     let seeds: &[&[u8]] = &[PING, BAD_LOAD_REPLY, b"\x93\xc4\x01\x00\xd4\x01\x02\xdb\x00\x00\x00\x01a"];
     for round in 0..50_000 {
         let mut bytes: Vec<u8> = if round % 2 == 0 {
             let len = rng.below(40) as usize;
-            (0..len).map(|_| rng.next() as u8).collect()
+            (0..len).map(|_| rng.next_u64() as u8).collect()
         } else {
             seeds[round % seeds.len()].to_vec()
         };
@@ -260,8 +245,8 @@ fn random_and_mutated_bytes_never_panic() {
             }
             let at = rng.below(bytes.len() as u64) as usize;
             match rng.below(3) {
-                0 => bytes[at] = rng.next() as u8,
-                1 => bytes.insert(at, rng.next() as u8),
+                0 => bytes[at] = rng.next_u64() as u8,
+                1 => bytes.insert(at, rng.next_u64() as u8),
                 _ => bytes.truncate(at),
             }
         }
