@@ -28,7 +28,7 @@
 //! | not msgpack, not a map with `enc`/`load`, unsupported `enc`, `version` < 3 or missing, no delimiter, not exactly one payload frame, over `max_message_size` | [`BAD_LOAD_REPLY`](crate::codec::BAD_LOAD_REPLY) `{"msg": "bad load"}` | `rejected_malformed` |
 //! | valid, but `max_concurrent` handlers run and `max_queued` wait | [`SERVER_BUSY_REPLY`](crate::codec::SERVER_BUSY_REPLY) `{"msg": "server busy"}` | `refused_queue_full` |
 //! | valid, queued past `request_timeout` | `server busy` | `timed_out_queued` |
-//! | anything after [`shutdown`](Server::shutdown); queued when it began | `server busy` | `refused_shutting_down`, `refused_shutting_down_queued` |
+//! | well-framed, after [`shutdown`](Server::shutdown) (frames are checked first: a framing or size error is still `bad load`); queued when it began | `server busy` | `refused_shutting_down`, `refused_shutting_down_queued` |
 //! | a ROUTER message with no frames at all | nothing: no peer to answer | `unroutable` |
 //!
 //! A ROUTER message without a delimiter still names its peer (the identity frame), so
@@ -45,8 +45,9 @@
 //!
 //! # Shutdown
 //! [`shutdown(now, grace)`](Server::shutdown) answers queued requests `server busy`,
-//! gives running handlers until `now + grace`, and answers anything received after it
-//! `server busy`. [`is_drained`](Server::is_drained) turns true once every accepted
+//! gives running handlers until `now + grace`, and answers every well-framed message
+//! received after it `server busy` without decoding it (a framing or size error is
+//! still answered `bad load`). [`is_drained`](Server::is_drained) turns true once every accepted
 //! request has been answered and every transmit drained: then the driver flushes and
 //! closes its socket.
 //!
