@@ -68,12 +68,12 @@ impl Requests {
 
     /// Moves a request's deadline earlier (never later).
     pub(crate) fn cap_deadline(&mut self, token: RequestToken, deadline: Instant) {
-        if let Some(entry) = self.entries.get_mut(&token) {
-            if deadline < entry.deadline {
-                self.deadlines.remove(&(entry.deadline, token));
-                entry.deadline = deadline;
-                self.deadlines.insert((deadline, token));
-            }
+        if let Some(entry) = self.entries.get_mut(&token)
+            && deadline < entry.deadline
+        {
+            self.deadlines.remove(&(entry.deadline, token));
+            entry.deadline = deadline;
+            self.deadlines.insert((deadline, token));
         }
     }
 
