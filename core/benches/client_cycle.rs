@@ -66,13 +66,13 @@ fn client(mode: Mode, background: usize, now: &mut Instant) -> Client {
     while let Some(transmit) = client.poll_transmit(*now) {
         first.get_or_insert(transmit);
     }
-    if matches!(mode, Mode::Lockstep) {
-        if let Some(transmit) = first {
-            client.handle_reply(*now, transmit.frames());
-            assert!(client.poll_completion().is_some_and(|c| c.result.is_ok()));
-            // Keep N - 1 waiting: one more joins the queue.
-            client.submit(*now, payload, RequestOptions::default()).expect("room in the queue");
-        }
+    if matches!(mode, Mode::Lockstep)
+        && let Some(transmit) = first
+    {
+        client.handle_reply(*now, transmit.frames());
+        assert!(client.poll_completion().is_some_and(|c| c.result.is_ok()));
+        // Keep N - 1 waiting: one more joins the queue.
+        client.submit(*now, payload, RequestOptions::default()).expect("room in the queue");
     }
     assert_eq!(client.pending(), background);
     client

@@ -66,10 +66,10 @@ where
     loop {
         // Drain the core, in its documented order.
         while let Some(transmit) = core.poll_transmit() {
-            if let Some(token) = transmit.token {
-                if handlers.abort(token) {
-                    stats.handlers_aborted += 1;
-                }
+            if let Some(token) = transmit.token
+                && handlers.abort(token)
+            {
+                stats.handlers_aborted += 1;
             }
             send(&runtime, &mut socket, transmit, &options, &mut stats, &emit).await;
         }
@@ -110,20 +110,20 @@ where
                 if let Poll::Ready(Some((token, result))) = outcomes.poll_next_unpin(cx) {
                     return Poll::Ready(Wake::Outcome(token, result));
                 }
-                if let Some((_, sleep)) = timer.as_mut() {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Wake::Timer);
-                    }
+                if let Some((_, sleep)) = timer.as_mut()
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Wake::Timer);
                 }
-                if let Some(sleep) = pause.as_mut() {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Wake::PauseOver);
-                    }
+                if let Some(sleep) = pause.as_mut()
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Wake::PauseOver);
                 }
-                if let Some(recv) = recv.as_mut() {
-                    if let Poll::Ready(message) = recv.as_mut().poll(cx) {
-                        return Poll::Ready(Wake::Message(message));
-                    }
+                if let Some(recv) = recv.as_mut()
+                    && let Poll::Ready(message) = recv.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Wake::Message(message));
                 }
                 Poll::Pending
             })
