@@ -31,8 +31,9 @@
 //!   is handed to the socket, and the wait for a slot before each retry.
 //! - Cancelled, expired and closed requests are never transmitted.
 //! - Lockstep: one request on the wire, sent as `["", payload]` — the envelope a REQ
-//!   socket would add — on a DEALER socket, which (unlike zmq.rs's REQ) keeps a receive
-//!   pending and so sees a peer die even while idle. The reply `["", payload]` answers
+//!   socket would add — so a driver can use a DEALER socket and watch it for a dead
+//!   peer even while idle (zmq.rs's REQ only notices at the next send). The reply
+//!   `["", payload]` answers
 //!   the request on the wire. A timed-out or cancelled in-flight attempt resets the
 //!   socket, and no reply is accepted until the new socket is reported connected, so a
 //!   late reply can never answer the next request. During a backoff pause the retrying
@@ -250,8 +251,8 @@ impl Client {
         }
     }
 
-    /// The socket refused the transmission of request `id` (for example a send on a REQ
-    /// socket whose peer died while it was idle): it never reached the wire. It does not
+    /// The socket refused the transmission of request `id` (a send that failed: the
+    /// connection broke before the message was written): it never reached the wire. It does not
     /// count as an attempt; the request goes back to the head of the retry queue under
     /// the deadline it had while waiting, so a connection that keeps refusing cannot
     /// keep it alive past that deadline. Does not touch the connection: report
