@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: peers, ports, processes.
 
 pub mod python;
+pub mod salt;
 pub mod zmqrs;
 
 use std::future::Future;
