@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use std::time::Duration;
+use tokio::sync::watch;
 
 use bytes::Bytes;
 use reqchan_tests::python::{PythonPeer, python};
@@ -92,10 +94,11 @@ async fn garbage_from_pyzmq_is_a_typed_error_and_the_channel_keeps_working() {
     }
 }
 
-/// Outcomes of a run of requests by several concurrent callers.
-#[derive(Debug, Default)]
+/// Outcomes of a run of requests by several concurrent callers. Replies are counted in
+/// a watch channel, so the test can wait for "n replies so far" as an event.
+#[derive(Debug)]
 struct Tally {
-    ok: AtomicUsize,
+    ok: watch::Sender<usize>,
     failed: AtomicUsize,
 }
 
@@ -108,7 +111,7 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
         let endpoint = peer.endpoint().to_owned();
         let config = config.timeout(Duration::from_millis(500)).tries(4);
         let channel = Channel::connect(&endpoint, config).unwrap();
-        let tally = Arc::new(Tally::default());
+        let tally = Arc::new(Tally { ok: watch::Sender::new(0), failed: AtomicUsize::new(0) });
         let stop = Arc::new(AtomicBool::new(false));
         let callers: Vec<_> = (0..4u64)
             .map(|caller| {
@@ -121,7 +124,7 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
                         match channel.request::<_, Value>(&load).await {
                             Ok(reply) => {
                                 assert_eq!(reply.get("load"), Some(&load), "{mode:?}: a reply to another request");
-                                tally.ok.fetch_add(1, Ordering::SeqCst);
+                                tally.ok.send_modify(|ok| *ok += 1);
                             }
                             Err(Error::Request(RequestError::TimedOut { .. } | RequestError::PeerLost { .. })) => {
                                 tally.failed.fetch_add(1, Ordering::SeqCst);
@@ -135,16 +138,14 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
             })
             .collect();
         let wait_ok = |at_least: usize| {
-            let tally = tally.clone();
+            let mut ok = tally.ok.subscribe();
             async move {
-                while tally.ok.load(Ordering::SeqCst) < at_least {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+                let _ = ok.wait_for(|ok| *ok >= at_least).await;
             }
         };
         within(LIMIT, "replies before the kill", wait_ok(20)).await;
         peer.kill().await;
-        let before_restart = tally.ok.load(Ordering::SeqCst);
+        let before_restart = *tally.ok.borrow();
         let mut peer = PythonPeer::start(&python, PEER, &["--type", "rep", "--bind", &endpoint]).await;
         within(LIMIT, "replies after the restart", wait_ok(before_restart + 20)).await;
         stop.store(true, Ordering::SeqCst);
@@ -152,7 +153,7 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
         for caller in callers {
             sent += within(LIMIT, "caller", caller).await.unwrap();
         }
-        let (ok, failed) = (tally.ok.load(Ordering::SeqCst), tally.failed.load(Ordering::SeqCst));
+        let (ok, failed) = (*tally.ok.borrow(), tally.failed.load(Ordering::SeqCst));
         assert_eq!(ok as u64 + failed as u64, sent, "{mode:?}: a request did not resolve");
         let stats = channel.stats();
         assert_eq!(stats.submitted, sent, "{mode:?}");
