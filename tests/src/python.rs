@@ -21,30 +21,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Returns `None` (the test should return early, having printed why) when no such
 /// python exists — except when `CI` is set, where a missing pyzmq fails the test.
 pub fn python() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = match std::env::var_os("REQCHAN_PYTHON") {
-        Some(path) => vec![PathBuf::from(path)],
-        None => vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")],
-    };
-    for candidate in &candidates {
-        let ok = std::process::Command::new(candidate)
-            .args(["-c", "import zmq"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(candidate.clone());
-        }
-    }
-    let why = format!(
-        "no python with pyzmq (tried {candidates:?}); run scripts/check, or set REQCHAN_PYTHON to a python with pyzmq"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}: the interop tests must run in CI");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
+    crate::interop_tool("REQCHAN_PYTHON", ".venv/bin/python", &["-c", "import zmq"])
 }
 
 /// The directory of the python peers (`tests/peers`).

@@ -16,25 +16,7 @@ use tokio::process::{Child, Command};
 /// `.venv-salt`. `None` (the test should return, having said why) when there is none,
 /// except under `CI`, where that fails.
 pub fn salt_master() -> Option<PathBuf> {
-    let path = std::env::var_os("REQCHAN_SALT_MASTER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-salt/bin/salt-master"));
-    let ok = std::process::Command::new(&path)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(path);
-    }
-    let why = format!("no salt-master at {path:?}; run scripts/check, or set REQCHAN_SALT_MASTER");
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}: the Salt interop test must run in CI");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
+    crate::interop_tool("REQCHAN_SALT_MASTER", ".venv-salt/bin/salt-master", &["--version"])
 }
 
 /// A running Salt master.
