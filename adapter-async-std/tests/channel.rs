@@ -1,21 +1,13 @@
 //! The async-std adapter against a real libzmq peer (pyzmq): round trips in both
-//! modes, a silent server, and the shared-channel registry.
+//! modes and a silent server. The registry has its own binary (`registry.rs`).
 
 mod peer;
 
 use std::time::Duration;
 
 use futures::future::join_all;
-use reqchan_async_std::{
-    Channel, ChannelConfig, ChannelKey, ConnectionState, Error, RequestError, Value, live_drivers,
-};
-
-/// Bound on every test's whole run: nothing here may hang.
-const TEST_BOUND: Duration = Duration::from_secs(60);
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    async_std::future::timeout(TEST_BOUND, test).await.expect("the test finished within its bound")
-}
+use peer::bounded;
+use reqchan_async_std::{Channel, ChannelConfig, ConnectionState, Error, RequestError, Value};
 
 #[async_std::test]
 async fn lockstep_round_trip_through_a_libzmq_rep_server() {
@@ -70,35 +62,6 @@ async fn a_silent_server_sees_exactly_tries_transmissions_then_the_request_times
         let stats = channel.stats();
         assert_eq!((stats.transmitted, stats.retried, stats.timed_out), (3, 2, 1));
         assert!(stats.resets >= 3, "a lockstep timeout resets the REQ socket: {stats:?}");
-    })
-    .await;
-}
-
-#[async_std::test]
-async fn the_registry_shares_a_live_channel_and_the_last_drop_ends_its_driver() {
-    let Some(python) = peer::python() else { return };
-    bounded(async {
-        let peer = peer::Peer::start(&python, &["--type", "rep"]).await;
-        let key = || ChannelKey::new("/tmp/pki", "minion-async-std", peer.endpoint.clone());
-        let baseline = live_drivers();
-        for _ in 0..20 {
-            let a = Channel::get(key(), ChannelConfig::lockstep()).unwrap();
-            let b = Channel::get(key(), ChannelConfig::lockstep()).unwrap();
-            assert!(a.same_channel(&b));
-            let reply = b.request_raw(&b"\x90"[..]).await.unwrap();
-            assert_eq!(reply.as_ref(), b"\x90");
-            let mut watch = a.watch();
-            drop((a, b));
-            // The driver ends once the last handle is gone; wait for that event.
-            assert_eq!(watch.wait_for(|s| s == ConnectionState::Closed).await, ConnectionState::Closed);
-        }
-        // Drivers end after publishing Closed: give the executor the chance to drop them.
-        let mut spins = 0;
-        while live_drivers() > baseline && spins < 1_000 {
-            async_std::task::yield_now().await;
-            spins += 1;
-        }
-        assert_eq!(live_drivers(), baseline, "a driver outlived its last handle");
     })
     .await;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqchan_driver::client::{live_drivers, registered_channels};
 use reqchan_tests::zmqrs::ZmqRsServer;
 use reqchan_tests::{eventually, open_fds, within};
-use reqchan_tokio::{BuildError, Channel, ChannelConfig, ChannelKey, Error, TokioRuntime};
+use reqchan_tokio::{BuildError, Channel, ChannelConfig, ChannelKey, ConnectionState, Error, TokioRuntime};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -77,9 +77,12 @@ fn many_get_drop_cycles_leak_no_task_socket_or_fd() {
                 let clone = channel.clone();
                 let reply = within(LIMIT, "request", clone.request_raw(n.to_be_bytes().to_vec())).await.unwrap();
                 assert_eq!(&reply[..], n.to_be_bytes());
+                let mut watch = channel.watch();
                 drop((channel, clone));
-                // The driver task ends, and with it the socket.
-                eventually(LIMIT, "driver ended", || live_drivers() == drivers_before).await;
+                // The driver task ends, and with it the socket: `Closed` announces both.
+                let state = within(LIMIT, "driver ended", watch.wait_for(|s| s == ConnectionState::Closed)).await;
+                assert_eq!(state, ConnectionState::Closed);
+                assert_eq!(live_drivers(), drivers_before);
             }
         };
         // Warm up (zeromq's lazily created state, the server's first accept).

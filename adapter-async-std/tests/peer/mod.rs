@@ -11,6 +11,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::channel::mpsc;
 
+/// Bound on every test's whole run: nothing here may hang.
+const TEST_BOUND: Duration = Duration::from_secs(60);
+
+/// Runs `test` within [`TEST_BOUND`], failing the test if it takes longer.
+pub(crate) async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    async_std::future::timeout(TEST_BOUND, test).await.expect("the test finished within its bound")
+}
+
 /// A running python peer.
 pub(crate) struct Peer {
     child: Child,

@@ -72,6 +72,7 @@ pub(crate) struct Driver<R: Runtime> {
     tokens: HashMap<u64, RequestId>,
     done: Vec<Completion>,
     shared: Arc<Shared>,
+    /// Last, so it drops after the socket and announces `Closed` only once it is gone.
     _guard: DriverGuard,
 }
 

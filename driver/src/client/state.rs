@@ -102,11 +102,20 @@ impl Shared {
     }
 
     /// Publishes the driver's view after a drain; wakes watchers if the state changed.
+    ///
+    /// `Closed` is held back until the driver has ended (see [`DriverGuard`]), so a
+    /// watcher that sees `Closed` knows the socket is gone and the driver no longer counts
+    /// in [`live_drivers`].
     pub(crate) fn publish(&self, state: ConnectionState, stats: &ClientStats, pending: usize) {
+        self.publish_state(Some(state).filter(|s| *s != ConnectionState::Closed), stats, pending);
+    }
+
+    fn publish_state(&self, state: Option<ConnectionState>, stats: &ClientStats, pending: usize) {
         let wakers = {
             let mut snapshot = self.lock();
             snapshot.stats = *stats;
             snapshot.pending = pending;
+            let Some(state) = state else { return };
             if snapshot.state == state || snapshot.state == ConnectionState::Closed {
                 return;
             }
@@ -145,14 +154,19 @@ impl DriverGuard {
 
 impl Drop for DriverGuard {
     fn drop(&mut self) {
+        // The guard is the driver's last field: its socket is already dropped. Count the
+        // driver out before announcing `Closed`, so whoever sees `Closed` sees it gone.
         self.0.driver_alive.store(false, Ordering::SeqCst);
-        let stats = self.0.stats();
-        self.0.publish(ConnectionState::Closed, &stats, 0);
         LIVE_DRIVERS.fetch_sub(1, Ordering::SeqCst);
+        let stats = self.0.stats();
+        self.0.publish_state(Some(ConnectionState::Closed), &stats, 0);
     }
 }
 
 /// Follows a channel's [`ConnectionState`], from [`Channel::watch`](super::Channel::watch).
+///
+/// `Closed` is announced when the driver task has ended: by then its socket is closed
+/// and it no longer counts in [`live_drivers`].
 #[derive(Debug, Clone)]
 pub struct StateWatch {
     shared: Arc<Shared>,
