@@ -134,6 +134,12 @@ impl ServerHandle {
         self.stats.get()
     }
 
+    /// Waits until `predicate` holds for the live counters and returns them; returns
+    /// the final counters if the server stops first.
+    pub async fn wait_for_stats(&self, predicate: impl FnMut(&ServeReport) -> bool) -> ServeReport {
+        self.stats.wait_for(predicate).await
+    }
+
     /// Shuts the server down gracefully and waits for it: no new requests, running
     /// handlers finish within the grace period (`ServerOptions::shutdown_grace`), every
     /// reply is flushed (bounded by [`FLUSH_TIMEOUT`]), then the socket is gone.

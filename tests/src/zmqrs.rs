@@ -1,10 +1,7 @@
 //! In-process zmq.rs servers for the tests, answering like `tests/peers/zmq_peer.py`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use zeromq::{RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
@@ -35,7 +32,7 @@ pub fn respond(payload: &[u8]) -> Option<Vec<Bytes>> {
 #[derive(Debug)]
 pub struct ZmqRsServer {
     endpoint: String,
-    received: Arc<AtomicUsize>,
+    received: watch::Receiver<usize>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -46,8 +43,7 @@ impl ZmqRsServer {
     pub async fn rep(bind: &str) -> Self {
         let mut socket = RepSocket::new();
         let endpoint = socket.bind(bind).await.expect("bind REP").to_string();
-        let received = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&received);
+        let (count, received) = watch::channel(0);
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             loop {
@@ -56,7 +52,7 @@ impl ZmqRsServer {
                     message = socket.recv() => message,
                 };
                 let Ok(message) = message else { break };
-                count.fetch_add(1, Ordering::SeqCst);
+                count.send_modify(|n| *n += 1);
                 let payload = message.into_vec().pop().unwrap_or_default();
                 let reply = respond(&payload).unwrap_or_else(|| vec![Bytes::new()]);
                 let Ok(reply) = ZmqMessage::try_from(reply) else { break };
@@ -75,8 +71,7 @@ impl ZmqRsServer {
     pub async fn router(bind: &str, silent: bool) -> Self {
         let mut socket = RouterSocket::new();
         let endpoint = socket.bind(bind).await.expect("bind ROUTER").to_string();
-        let received = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&received);
+        let (count, received) = watch::channel(0);
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             loop {
@@ -85,7 +80,7 @@ impl ZmqRsServer {
                     message = socket.recv() => message,
                 };
                 let Ok(message) = message else { break };
-                count.fetch_add(1, Ordering::SeqCst);
+                count.send_modify(|n| *n += 1);
                 let mut frames = message.into_vec();
                 let split = frames.iter().position(|f| f.is_empty()).map_or(1, |i| i + 1);
                 let body = frames.split_off(split.min(frames.len()));
@@ -120,7 +115,16 @@ impl ZmqRsServer {
 
     /// Messages received so far.
     pub fn received(&self) -> usize {
-        self.received.load(Ordering::SeqCst)
+        *self.received.borrow()
+    }
+
+    /// Waits until the server has received `count` messages in total, and returns the
+    /// count then (it can only be larger if the server gets more meanwhile).
+    pub async fn wait_received(&self, count: usize) -> usize {
+        let mut received = self.received.clone();
+        let seen = received.wait_for(|n| *n >= count).await.map(|n| *n);
+        // The task ended (its sender dropped) before `count`: report what it got.
+        seen.unwrap_or_else(|_| *received.borrow())
     }
 }
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use reqchan_tests::within;
 use reqchan_tests::zmqrs::{BYTES_REPLY, ZmqRsServer};
-use reqchan_tests::{eventually, within};
 use reqchan_tokio::{
     BuildError, Channel, ChannelConfig, ChannelKey, ConnectionState, Crypt, Error, RequestError, RequestOptions,
     SubmitError, Value,
@@ -88,7 +88,7 @@ async fn a_silent_server_sees_exactly_tries_transmissions() {
         assert_eq!(result.unwrap_err(), Error::Request(RequestError::TimedOut { attempts: 3 }));
         assert!(started.elapsed() >= Duration::from_millis(450), "three timeouts of 150 ms: {:?}", started.elapsed());
         // Every attempt reached the server; the last one may still be in flight.
-        eventually(LIMIT, "three transmissions received", || server.received() == 3).await;
+        assert_eq!(within(LIMIT, "three transmissions received", server.wait_received(3)).await, 3);
         let stats = channel.stats();
         assert_eq!((stats.transmitted, stats.retried, stats.timed_out), (3, 2, 1));
         // Lockstep resets the REQ socket after each timed-out attempt; pipelined re-sends.
@@ -124,9 +124,9 @@ async fn dropping_a_request_future_cancels_it() {
         let server = ZmqRsServer::router(TCP_ANY, true).await;
         let channel = Channel::connect(server.endpoint(), config).unwrap();
         let request = channel.request_raw(Bytes::from_static(b"no-reply"));
-        eventually(LIMIT, "transmitted", || channel.stats().transmitted == 1).await;
+        within(LIMIT, "transmitted", channel.wait_for_stats(|s| s.transmitted == 1)).await;
         drop(request);
-        eventually(LIMIT, "cancelled", || channel.stats().cancelled == 1).await;
+        within(LIMIT, "cancelled", channel.wait_for_stats(|s| s.cancelled == 1)).await;
         assert_eq!(channel.pending(), 0);
         // A cancelled lockstep attempt resets the REQ socket; a pipelined one needs not.
         assert_eq!(channel.stats().resets, u64::from(lockstep));
@@ -145,7 +145,7 @@ async fn close_completes_every_pending_request() {
     config.client.defaults.timeout = Duration::from_secs(30);
     let channel = Channel::connect(server.endpoint(), config).unwrap();
     let requests: Vec<_> = (0..3).map(|n| channel.request_raw(Bytes::from(format!("no-reply {n}")))).collect();
-    eventually(LIMIT, "first transmitted", || channel.stats().transmitted == 1).await;
+    within(LIMIT, "first transmitted", channel.wait_for_stats(|s| s.transmitted == 1)).await;
     channel.close();
     for request in requests {
         let result = within(LIMIT, "closed request", request).await;
@@ -155,7 +155,8 @@ async fn close_completes_every_pending_request() {
     assert_eq!(later.unwrap_err(), Error::Submit(SubmitError::Closed));
     assert_eq!(within(LIMIT, "closed state", channel.watch().wait_for(|_| false)).await, ConnectionState::Closed);
     assert!(!channel.is_live());
-    assert_eq!(channel.stats().closed, 3);
+    // The counters are final: a wait on them returns at once instead of hanging.
+    assert_eq!(within(LIMIT, "final counters", channel.wait_for_stats(|_| false)).await.closed, 3);
 }
 
 #[tokio::test]
@@ -164,7 +165,7 @@ async fn dropping_the_last_handle_closes_the_channel() {
     let channel = Channel::connect(server.endpoint(), ChannelConfig::pipelined(4)).unwrap();
     let mut watch = channel.watch();
     let request = channel.request_raw(&b"no-reply"[..]);
-    eventually(LIMIT, "transmitted", || channel.stats().transmitted == 1).await;
+    within(LIMIT, "transmitted", channel.wait_for_stats(|s| s.transmitted == 1)).await;
     drop(channel);
     let result = within(LIMIT, "request after the last handle dropped", request).await;
     assert_eq!(result.unwrap_err(), Error::Request(RequestError::Closed));

@@ -181,7 +181,8 @@ async fn shutdown_with_requests_in_flight_delivers_every_reply() {
     let server = within(LIMIT, "bind", server::bind(LOCAL, SocketKind::Router, options, handler)).await.unwrap();
     let Some(mut peer) = client(server.endpoint(), &["send-then-collect", "64"]).await else { return };
     assert_eq!(within(LIMIT, "sent", peer.next_line(LIMIT)).await.as_deref(), Some("sent 64"));
-    reqchan_tests::eventually(LIMIT, "all 64 requests running", || server.stats().core.started == 64).await;
+    let running = within(LIMIT, "all 64 requests running", server.wait_for_stats(|s| s.core.started == 64)).await;
+    assert_eq!(running.core.started, 64);
 
     let report = stop(server).await;
     assert!(report.flushed, "zmq.rs writer tasks finished before the runtime stopped");
@@ -201,7 +202,8 @@ async fn shutdown_grace_cuts_slow_handlers_off_with_an_exception_reply_not_silen
     let server = within(LIMIT, "bind", server::bind(LOCAL, SocketKind::Router, options, handler)).await.unwrap();
     let Some(mut peer) = client(server.endpoint(), &["send-then-collect", "32"]).await else { return };
     assert_eq!(within(LIMIT, "sent", peer.next_line(LIMIT)).await.as_deref(), Some("sent 32"));
-    reqchan_tests::eventually(LIMIT, "all 32 requests running", || server.stats().core.started == 32).await;
+    let running = within(LIMIT, "all 32 requests running", server.wait_for_stats(|s| s.core.started == 32)).await;
+    assert_eq!(running.core.started, 32);
 
     let report = stop(server).await;
     assert!(report.flushed);
@@ -221,7 +223,9 @@ async fn a_rep_server_survives_a_peer_that_vanishes_mid_frame_without_spinning()
     assert!(ok >= 18, "requests after the poisoned peer succeed: {lines:?}");
     // Idle now: the poisoned connection keeps failing until the guard replaces the
     // socket (after a few growing pauses), which drops it.
-    reqchan_tests::eventually(LIMIT, "the REP socket recreated", || server.stats().driver.sockets_recreated >= 1).await;
+    let recreated =
+        within(LIMIT, "the REP socket recreated", server.wait_for_stats(|s| s.driver.sockets_recreated >= 1));
+    assert!(recreated.await.driver.sockets_recreated >= 1);
     let errors_after_recreate = server.stats().driver.recv_errors;
     // The same endpoint serves a new client, and the errors have stopped.
     let Some(mut second) = client(server.endpoint(), &["req-parallel", "1", "10"]).await else { return };

@@ -178,6 +178,13 @@ impl Channel {
         self.inner.shared.stats()
     }
 
+    /// Waits until `predicate` holds for the counters and returns them. If the channel
+    /// closes first, returns its final counters (they never change after), so this
+    /// never waits on a dead channel.
+    pub async fn wait_for_stats(&self, mut predicate: impl FnMut(&ClientStats) -> bool) -> ClientStats {
+        std::future::poll_fn(|cx| self.inner.shared.poll_stats(cx, &mut predicate)).await
+    }
+
     /// Requests accepted and not yet completed, as of the driver's last step.
     pub fn pending(&self) -> usize {
         self.inner.shared.pending()

@@ -27,6 +27,8 @@ struct Snapshot {
     version: u64,
     /// Tasks waiting for the next change of `state`.
     wakers: Vec<Waker>,
+    /// Tasks waiting for the next change of `stats`.
+    stats_wakers: Vec<Waker>,
 }
 
 /// Shared between the driver task and every handle of one channel.
@@ -50,6 +52,7 @@ impl Shared {
                 pending: 0,
                 version: 0,
                 wakers: Vec::new(),
+                stats_wakers: Vec::new(),
             }),
             driver_alive: AtomicBool::new(true),
             closing: AtomicBool::new(false),
@@ -101,7 +104,7 @@ impl Shared {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Publishes the driver's view after a drain; wakes watchers if the state changed.
+    /// Publishes the driver's view after a drain; wakes those waiting on what changed.
     ///
     /// `Closed` is held back until the driver has ended (see [`DriverGuard`]), so a
     /// watcher that sees `Closed` knows the socket is gone and the driver no longer counts
@@ -111,19 +114,43 @@ impl Shared {
     }
 
     fn publish_state(&self, state: Option<ConnectionState>, stats: &ClientStats, pending: usize) {
-        let wakers = {
+        let (state_wakers, stats_wakers) = {
             let mut snapshot = self.lock();
+            let stats_wakers =
+                if snapshot.stats == *stats { Vec::new() } else { std::mem::take(&mut snapshot.stats_wakers) };
             snapshot.stats = *stats;
             snapshot.pending = pending;
-            let Some(state) = state else { return };
-            if snapshot.state == state || snapshot.state == ConnectionState::Closed {
-                return;
+            let state_changed =
+                state.is_some_and(|state| snapshot.state != state) && snapshot.state != ConnectionState::Closed;
+            let mut state_wakers = Vec::new();
+            if let Some(state) = state.filter(|_| state_changed) {
+                snapshot.state = state;
+                snapshot.version += 1;
+                state_wakers = std::mem::take(&mut snapshot.wakers);
+                if state == ConnectionState::Closed {
+                    // Counters never change after close: release those waiting on them.
+                    state_wakers.append(&mut snapshot.stats_wakers);
+                }
             }
-            snapshot.state = state;
-            snapshot.version += 1;
-            std::mem::take(&mut snapshot.wakers)
+            (state_wakers, stats_wakers)
         };
-        wakers.into_iter().for_each(Waker::wake);
+        state_wakers.into_iter().chain(stats_wakers).for_each(Waker::wake);
+    }
+
+    /// Poll side of [`Channel::wait_for_stats`](super::Channel::wait_for_stats).
+    pub(crate) fn poll_stats(
+        &self,
+        cx: &mut Context<'_>,
+        predicate: &mut impl FnMut(&ClientStats) -> bool,
+    ) -> Poll<ClientStats> {
+        let mut snapshot = self.lock();
+        if predicate(&snapshot.stats) || snapshot.state == ConnectionState::Closed {
+            return Poll::Ready(snapshot.stats);
+        }
+        if !snapshot.stats_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            snapshot.stats_wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Poll side of [`StateWatch::changed`].
@@ -217,5 +244,60 @@ impl Future for Changed<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConnectionState> {
         let watch = &mut *self.watch;
         watch.shared.poll_change(&mut watch.seen, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::Context;
+
+    use futures::task::noop_waker;
+
+    use super::*;
+
+    fn transmitted(n: u64) -> ClientStats {
+        let mut stats = ClientStats::default();
+        stats.transmitted = n;
+        stats
+    }
+
+    #[test]
+    fn closed_is_announced_only_by_the_ending_driver() {
+        let shared = Shared::new();
+        let guard = DriverGuard::new(Arc::clone(&shared));
+        let mut watch = StateWatch::new(Arc::clone(&shared));
+        shared.publish(ConnectionState::Connected, &transmitted(0), 0);
+        // The core says Closed while the driver still holds its socket: not yet.
+        shared.publish(ConnectionState::Closed, &transmitted(1), 0);
+        assert_eq!(watch.current(), ConnectionState::Connected);
+        assert_eq!(shared.stats(), transmitted(1));
+        drop(guard);
+        assert_eq!(watch.current(), ConnectionState::Closed);
+        // (`live_drivers` is process-wide and tests run in parallel: the registry tests
+        // check it, each in a binary of its own.)
+        assert!(!shared.driver_alive());
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(pin!(watch.changed()).poll(&mut cx), Poll::Ready(ConnectionState::Closed));
+    }
+
+    #[test]
+    fn a_stats_waiter_returns_when_its_predicate_holds_or_the_channel_closes() {
+        let shared = Shared::new();
+        let guard = DriverGuard::new(Arc::clone(&shared));
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut two = |s: &ClientStats| s.transmitted == 2;
+        assert!(shared.poll_stats(&mut cx, &mut two).is_pending());
+        shared.publish(ConnectionState::Connected, &transmitted(1), 1);
+        assert!(shared.poll_stats(&mut cx, &mut two).is_pending());
+        assert_eq!(shared.lock().stats_wakers.len(), 1, "one waker, however often polled");
+        shared.publish(ConnectionState::Connected, &transmitted(2), 0);
+        assert_eq!(shared.poll_stats(&mut cx, &mut two), Poll::Ready(transmitted(2)));
+        let mut never = |_: &ClientStats| false;
+        assert!(shared.poll_stats(&mut cx, &mut never).is_pending());
+        drop(guard);
+        assert_eq!(shared.poll_stats(&mut cx, &mut never), Poll::Ready(transmitted(2)));
     }
 }

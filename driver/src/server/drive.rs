@@ -43,6 +43,7 @@ where
     S: Future<Output = ()> + Send,
 {
     let BoundServer { mut socket, kind, endpoint, stats: live } = bound;
+    let _counters_final_on_exit = live.end_on_drop();
     let mut config = options.core.clone();
     config.framing = match kind {
         SocketKind::Router => Framing::Routed,

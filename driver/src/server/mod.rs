@@ -34,9 +34,10 @@ mod drive;
 mod guard;
 mod handler;
 mod socket;
+mod stats;
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use handler::Reply;
@@ -44,6 +45,7 @@ pub use reqchan_core::server::{
     Framing, HandlerFailure, IncomingRequest, RejectReason, RequestToken, ServerConfig, ServerEvent, ServerStats,
 };
 pub use socket::SocketKind;
+pub use stats::{DriverStats, ServeReport, StatsHandle};
 
 use socket::ServerSocket;
 
@@ -135,49 +137,6 @@ impl fmt::Display for DriverEvent {
                 f.write_str("socket kept failing: replaced it with a new one on the same endpoint")
             }
         }
-    }
-}
-
-/// Counters kept by the driver, beside the core's [`ServerStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct DriverStats {
-    /// `recv` errors.
-    pub recv_errors: u64,
-    /// Pauses the receive guard imposed after repeated errors.
-    pub recv_pauses: u64,
-    /// Sockets replaced after repeated errors.
-    pub sockets_recreated: u64,
-    /// Replies the socket refused (peer gone).
-    pub send_errors: u64,
-    /// Replies given up after `send_timeout`.
-    pub send_timeouts: u64,
-    /// Handlers aborted because their request was answered without them.
-    pub handlers_aborted: u64,
-}
-
-/// A snapshot of a server's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ServeReport {
-    /// The core's counters.
-    pub core: ServerStats,
-    /// The driver's counters.
-    pub driver: DriverStats,
-}
-
-/// Live counters of a running server, updated after every input.
-#[derive(Debug, Clone, Default)]
-pub struct StatsHandle(Arc<Mutex<ServeReport>>);
-
-impl StatsHandle {
-    /// The latest snapshot.
-    pub fn get(&self) -> ServeReport {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn set(&self, report: ServeReport) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = report;
     }
 }
 
