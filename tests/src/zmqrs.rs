@@ -41,36 +41,40 @@ impl ZmqRsServer {
     /// A REP server bound to `bind` (for example `tcp://127.0.0.1:0`), answering with
     /// [`respond`] (an empty reply for `no-reply`: REP must answer).
     pub async fn rep(bind: &str) -> Self {
-        let mut socket = RepSocket::new();
-        let endpoint = socket.bind(bind).await.expect("bind REP").to_string();
-        let (count, received) = watch::channel(0);
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    _ = &mut stopped => break,
-                    message = socket.recv() => message,
-                };
-                let Ok(message) = message else { break };
-                count.send_modify(|n| *n += 1);
-                let payload = message.into_vec().pop().unwrap_or_default();
-                let reply = respond(&payload).unwrap_or_else(|| vec![Bytes::new()]);
-                let Ok(reply) = ZmqMessage::try_from(reply) else { break };
-                if socket.send(reply).await.is_err() {
-                    break;
-                }
-            }
-            // Unbind and wait until the port is free again.
-            socket.close().await;
-        });
-        Self { endpoint, received, stop: Some(stop), task }
+        Self::serve(RepSocket::new(), bind, |frames| {
+            let payload = frames.last().cloned().unwrap_or_default();
+            Some(respond(&payload).unwrap_or_else(|| vec![Bytes::new()]))
+        })
+        .await
     }
 
-    /// A ROUTER server bound to `bind`, answering with [`respond`]; `silent` never
-    /// answers anything.
+    /// A ROUTER server bound to `bind`, answering with [`respond`] behind the peer's
+    /// envelope; `silent` never answers anything.
     pub async fn router(bind: &str, silent: bool) -> Self {
-        let mut socket = RouterSocket::new();
-        let endpoint = socket.bind(bind).await.expect("bind ROUTER").to_string();
+        Self::serve(RouterSocket::new(), bind, move |mut frames| {
+            let split = frames.iter().position(|f| f.is_empty()).map_or(1, |i| i + 1);
+            let body = frames.split_off(split.min(frames.len()));
+            let payload = body.last().cloned().unwrap_or_default();
+            if silent {
+                return None;
+            }
+            frames.extend(respond(&payload)?);
+            Some(frames)
+        })
+        .await
+    }
+
+    /// Binds `socket` and serves it until stopped: every message is counted, then
+    /// answered with what `answer` makes of its frames (nothing for `None`).
+    async fn serve<S>(
+        mut socket: S,
+        bind: &str,
+        answer: impl Fn(Vec<Bytes>) -> Option<Vec<Bytes>> + Send + 'static,
+    ) -> Self
+    where
+        S: Socket + SocketRecv + SocketSend + Send + 'static,
+    {
+        let endpoint = socket.bind(bind).await.expect("bind the test server").to_string();
         let (count, received) = watch::channel(0);
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -81,19 +85,12 @@ impl ZmqRsServer {
                 };
                 let Ok(message) = message else { break };
                 count.send_modify(|n| *n += 1);
-                let mut frames = message.into_vec();
-                let split = frames.iter().position(|f| f.is_empty()).map_or(1, |i| i + 1);
-                let body = frames.split_off(split.min(frames.len()));
-                let payload = body.last().cloned().unwrap_or_default();
-                if silent {
-                    continue;
-                }
-                let Some(reply) = respond(&payload) else { continue };
-                frames.extend(reply);
-                let Ok(reply) = ZmqMessage::try_from(frames) else { continue };
-                // A peer that went away makes ROUTER send fail: keep serving the others.
+                let Some(reply) = answer(message.into_vec()) else { continue };
+                let Ok(reply) = ZmqMessage::try_from(reply) else { continue };
+                // A peer that went away makes the send fail: keep serving the others.
                 let _ = socket.send(reply).await;
             }
+            // Unbind and wait until the port is free again.
             socket.close().await;
         });
         Self { endpoint, received, stop: Some(stop), task }
