@@ -220,6 +220,37 @@ async fn channel_is_a_tower_service() {
 }
 
 #[tokio::test]
+async fn a_concurrency_limit_in_front_turns_queue_full_into_backpressure() {
+    use tower::{Service, ServiceBuilder, ServiceExt};
+
+    // Lockstep: one request in flight, `max_queued` behind it. The silent server makes
+    // every request stay until its 200 ms timeout.
+    let server = ZmqRsServer::router(TCP_ANY, true).await;
+    let mut config = ChannelConfig::lockstep().timeout(Duration::from_millis(200)).tries(1);
+    config.client.max_queued = 2;
+    let channel = Channel::connect(server.endpoint(), config).unwrap();
+
+    // Bare, five callers at once overflow the queue: load shedding.
+    let bare: Vec<_> = (0..5u8).map(|n| channel.request_raw(vec![n])).collect();
+    let results = within(LIMIT, "bare calls", futures::future::join_all(bare)).await;
+    let refused = results.iter().filter(|r| matches!(r, Err(Error::Submit(SubmitError::QueueFull { .. })))).count();
+    assert!(refused >= 1, "{results:?}");
+
+    // Behind a limit of `max_queued`, `ready` waits instead and nothing is refused.
+    let mut limited = ServiceBuilder::new().concurrency_limit(2).service(channel.clone());
+    let mut calls = Vec::new();
+    for n in 0..5u8 {
+        let ready = within(LIMIT, "ready", ServiceExt::<Bytes>::ready(&mut limited)).await.unwrap();
+        calls.push(tokio::spawn(ready.call(Bytes::from(vec![n]))));
+    }
+    for call in calls {
+        // Timed out, in flight or still queued (the timeout runs from submission).
+        let result = within(LIMIT, "limited call", call).await.unwrap();
+        assert!(matches!(result, Err(Error::Request(RequestError::TimedOut { .. }))), "{result:?}");
+    }
+}
+
+#[tokio::test]
 async fn bad_channels_are_refused_when_built() {
     let err = Channel::connect("http://example", ChannelConfig::lockstep()).unwrap_err();
     assert!(matches!(err, BuildError::InvalidEndpoint { .. }), "{err}");

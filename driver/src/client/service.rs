@@ -14,7 +14,9 @@ use super::handle::{Channel, ReplyFuture, ResponseFuture};
 ///
 /// `poll_ready` is ready while the channel is live; the channel's queue bound
 /// (`max_queued`) refuses excess requests with
-/// [`SubmitError::QueueFull`](reqchan_core::client::SubmitError::QueueFull).
+/// [`SubmitError::QueueFull`](reqchan_core::client::SubmitError::QueueFull) (load
+/// shedding). For backpressure instead, put tower's `ConcurrencyLimitLayer` in front
+/// with a limit at most `max_queued`: `poll_ready` then waits for a free slot.
 impl Service<Bytes> for Channel {
     type Response = Bytes;
     type Error = Error;
