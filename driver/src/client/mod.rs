@@ -32,7 +32,9 @@
 //!   polled; dropping the future cancels the request.
 //! - A request whose future was dropped before the driver saw it is never submitted.
 //! - [`ConnectionState`] is `Connecting` until the first connection, then `Connected`
-//!   or `Reconnecting`, and `Closed` at the end (also if the runtime shut down).
+//!   or `Reconnecting`, and `Closed` at the end (also if the runtime shut down), once
+//!   the driver task has ended and its socket is closed. [`Channel::wait_for_stats`]
+//!   waits on the counters the same way.
 //! - `tracing` events: `debug` for connects and cancellations, `info` for socket resets,
 //!   lost peers and retries, `warn` for failed connects and requests that timed out.
 
