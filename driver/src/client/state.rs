@@ -114,27 +114,26 @@ impl Shared {
     }
 
     fn publish_state(&self, state: Option<ConnectionState>, stats: &ClientStats, pending: usize) {
-        let (state_wakers, stats_wakers) = {
+        let mut woken = Vec::new();
+        {
             let mut snapshot = self.lock();
-            let stats_wakers =
-                if snapshot.stats == *stats { Vec::new() } else { std::mem::take(&mut snapshot.stats_wakers) };
-            snapshot.stats = *stats;
             snapshot.pending = pending;
-            let state_changed =
-                state.is_some_and(|state| snapshot.state != state) && snapshot.state != ConnectionState::Closed;
-            let mut state_wakers = Vec::new();
-            if let Some(state) = state.filter(|_| state_changed) {
+            if snapshot.stats != *stats {
+                snapshot.stats = *stats;
+                woken.append(&mut snapshot.stats_wakers);
+            }
+            let current = snapshot.state;
+            if let Some(state) = state.filter(|s| *s != current && current != ConnectionState::Closed) {
                 snapshot.state = state;
                 snapshot.version += 1;
-                state_wakers = std::mem::take(&mut snapshot.wakers);
+                woken.append(&mut snapshot.wakers);
                 if state == ConnectionState::Closed {
                     // Counters never change after close: release those waiting on them.
-                    state_wakers.append(&mut snapshot.stats_wakers);
+                    woken.append(&mut snapshot.stats_wakers);
                 }
             }
-            (state_wakers, stats_wakers)
-        };
-        state_wakers.into_iter().chain(stats_wakers).for_each(Waker::wake);
+        }
+        woken.into_iter().for_each(Waker::wake);
     }
 
     /// Poll side of [`Channel::wait_for_stats`](super::Channel::wait_for_stats).
