@@ -409,6 +409,17 @@ impl Model {
 
 // ----- running a case -----
 
+/// Delivers `frames`, which answer nothing, and checks that they were counted as a stray
+/// reply (unless the client is closed and ignores every input) and completed nothing.
+fn deliver_stray(sim: &mut Sim, model: &mut Model, frames: &[Bytes]) {
+    let (stray, done) = (sim.client.stats().stray_replies, sim.completions().len());
+    sim.deliver(frames);
+    let counted = u64::from(model.closed_at.is_none());
+    assert_eq!(sim.client.stats().stray_replies, stray + counted, "{frames:?} must be stray");
+    assert_eq!(sim.completions().len(), done, "a stray reply completed something");
+    model.coverage.strays += 1;
+}
+
 fn run(case: &Case) -> Coverage {
     let connector = Connector { latency: ms(case.connect_latency), refusals: 0 };
     let mut sim = Sim::with_connector(config(case), case.seed, connector);
@@ -513,24 +524,12 @@ fn run(case: &Case) -> Coverage {
                     None if pick % 2 == 0 => vec![Bytes::copy_from_slice(&foreign().as_u64().to_be_bytes())],
                     None => vec![Bytes::from_static(b"?")],
                 };
-                let (stray, done) = (sim.client.stats().stray_replies, sim.completions().len());
-                sim.deliver(&frames);
-                // Counted as stray, unless the client is closed and ignores every input.
-                let counted = u64::from(model.closed_at.is_none());
-                assert_eq!(sim.client.stats().stray_replies, stray + counted, "{frames:?} must be stray");
-                assert_eq!(sim.completions().len(), done, "a stray reply completed something");
-                model.coverage.strays += 1;
+                deliver_stray(&mut sim, &mut model, &frames);
             }
             Op::Stray(pick) if model.in_flight(sim.now()) == 0 => {
                 // Lockstep: a reply with nothing on the wire answers nothing.
                 let frames = if pick % 2 == 0 { vec![Bytes::new(), "x".into()] } else { vec!["x".into(), "y".into()] };
-                let (stray, done) = (sim.client.stats().stray_replies, sim.completions().len());
-                sim.deliver(&frames);
-                // Counted as stray, unless the client is closed and ignores every input.
-                let counted = u64::from(model.closed_at.is_none());
-                assert_eq!(sim.client.stats().stray_replies, stray + counted, "{frames:?} must be stray");
-                assert_eq!(sim.completions().len(), done, "a stray reply completed something");
-                model.coverage.strays += 1;
+                deliver_stray(&mut sim, &mut model, &frames);
             }
             Op::Stray(_) => {}
         }

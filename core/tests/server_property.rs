@@ -61,26 +61,20 @@ fn run(seed: u64, framing: Framing) -> ServerStats {
 
     let mut seq = 0u64;
     let mut routable_sent = 0u64;
-    // Replies seen per identity (Routed) and per token.
-    let mut replies_by_identity: BTreeMap<Bytes, u32> = BTreeMap::new();
-    let mut replies_by_token: BTreeMap<RequestToken, u32> = BTreeMap::new();
-    let mut handed_out: Vec<RequestToken> = Vec::new();
-    let mut running: Vec<RequestToken> = Vec::new();
-    let mut finished: Vec<RequestToken> = Vec::new();
-    let mut bare_outstanding = 0u32;
+    let mut seen = Seen::new(framing);
 
     for step in 0..400 {
         match rng.below(10) {
-            0..=3 if framing == Framing::Routed || bare_outstanding == 0 => {
+            0..=3 if framing == Framing::Routed || seen.bare_outstanding == 0 => {
                 let frames = message(&mut rng, seq, framing);
                 seq += 1;
                 routable_sent += 1;
-                bare_outstanding += 1;
+                seen.bare_outstanding += 1;
                 server.handle_message(now, frames);
             }
             4 if framing == Framing::Routed => server.handle_message(now, Vec::new()), // unroutable
-            5..=6 if !running.is_empty() => {
-                let token = running.swap_remove(rng.below(running.len() as u64) as usize);
+            5..=6 if !seen.running.is_empty() => {
+                let token = seen.running.swap_remove(rng.below(seen.running.len() as u64) as usize);
                 let result = match rng.below(5) {
                     0 => Err(HandlerFailure::Error("e".into())),
                     1 => Err(HandlerFailure::Panicked("p".into())),
@@ -88,12 +82,12 @@ fn run(seed: u64, framing: Framing) -> ServerStats {
                     _ => Ok(Bytes::from_static(b"\xc3")),
                 };
                 let known = server.handle_reply(now, token, result).is_ok();
-                assert_eq!(known, !finished.contains(&token), "seed {seed} step {step}");
-                finished.push(token);
+                assert_eq!(known, !seen.finished.contains(&token), "seed {seed} step {step}");
+                seen.finished.push(token);
             }
-            7 if !finished.is_empty() => {
+            7 if !seen.finished.is_empty() => {
                 // A duplicate or late result for an answered request.
-                let token = finished[rng.below(finished.len() as u64) as usize];
+                let token = seen.finished[rng.below(seen.finished.len() as u64) as usize];
                 assert!(server.handle_reply(now, token, Ok(Bytes::new())).is_err());
             }
             8 => {
@@ -108,16 +102,7 @@ fn run(seed: u64, framing: Framing) -> ServerStats {
                 }
             }
         }
-        drain(
-            &mut server,
-            framing,
-            &mut replies_by_identity,
-            &mut replies_by_token,
-            &mut handed_out,
-            &mut running,
-            &mut finished,
-            &mut bare_outstanding,
-        );
+        seen.drain(&mut server);
         assert!(server.running() <= max_concurrent, "seed {seed}");
         assert!(server.pending() <= max_concurrent + max_queued, "seed {seed}");
     }
@@ -125,16 +110,7 @@ fn run(seed: u64, framing: Framing) -> ServerStats {
     // Let every deadline pass: nothing may stay unanswered.
     let end = now + Duration::from_secs(3600);
     server.handle_timeout(end);
-    drain(
-        &mut server,
-        framing,
-        &mut replies_by_identity,
-        &mut replies_by_token,
-        &mut handed_out,
-        &mut running,
-        &mut finished,
-        &mut bare_outstanding,
-    );
+    seen.drain(&mut server);
     assert_eq!(server.pending(), 0, "seed {seed}");
     assert_eq!(server.poll_timeout(), None, "seed {seed}");
 
@@ -158,66 +134,88 @@ fn run(seed: u64, framing: Framing) -> ServerStats {
     assert_eq!(answered, stats.accepted, "seed {seed}: every accepted request answered once: {stats:?}");
     assert_eq!(stats.replies_sent, stats.received - stats.unroutable, "seed {seed}");
 
-    for (token, n) in &replies_by_token {
+    for (token, n) in &seen.by_token {
         assert_eq!(*n, 1, "seed {seed}: token {token} answered {n} times");
     }
-    assert_eq!(replies_by_token.len() as u64, stats.accepted, "seed {seed}");
-    for token in &handed_out {
-        assert!(replies_by_token.contains_key(token), "seed {seed}: {token} handed out, never answered");
+    assert_eq!(seen.by_token.len() as u64, stats.accepted, "seed {seed}");
+    for token in &seen.handed_out {
+        assert!(seen.by_token.contains_key(token), "seed {seed}: {token} handed out, never answered");
     }
     if framing == Framing::Routed {
-        assert_eq!(replies_by_identity.len() as u64, routable_sent, "seed {seed}: one reply per message");
-        for (identity, n) in &replies_by_identity {
+        assert_eq!(seen.by_identity.len() as u64, routable_sent, "seed {seed}: one reply per message");
+        for (identity, n) in &seen.by_identity {
             assert_eq!(*n, 1, "seed {seed}: {identity:?} answered {n} times");
         }
     }
     stats
 }
 
-#[allow(clippy::too_many_arguments)]
-fn drain(
-    server: &mut Server,
+/// What the test observed of the server's outputs.
+struct Seen {
     framing: Framing,
-    by_identity: &mut BTreeMap<Bytes, u32>,
-    by_token: &mut BTreeMap<RequestToken, u32>,
-    handed_out: &mut Vec<RequestToken>,
-    running: &mut Vec<RequestToken>,
-    finished: &mut Vec<RequestToken>,
-    bare_outstanding: &mut u32,
-) {
-    loop {
-        let mut progressed = false;
-        while let Some(t) = server.poll_transmit() {
-            progressed = true;
-            let frames = t.frames();
-            match framing {
-                Framing::Routed => {
-                    assert!(frames[0].starts_with(b"m"), "a reply goes to a message's identity");
-                    *by_identity.entry(frames[0].clone()).or_default() += 1;
+    /// Replies per message identity (Routed).
+    by_identity: BTreeMap<Bytes, u32>,
+    /// Replies per request token.
+    by_token: BTreeMap<RequestToken, u32>,
+    /// Requests handed to a handler, in order.
+    handed_out: Vec<RequestToken>,
+    /// Handed out, and their handler has not reported yet.
+    running: Vec<RequestToken>,
+    /// Answered: a handler result for these is late.
+    finished: Vec<RequestToken>,
+    /// Bare (REP) messages sent and not yet answered.
+    bare_outstanding: u32,
+}
+
+impl Seen {
+    fn new(framing: Framing) -> Self {
+        Self {
+            framing,
+            by_identity: BTreeMap::new(),
+            by_token: BTreeMap::new(),
+            handed_out: Vec::new(),
+            running: Vec::new(),
+            finished: Vec::new(),
+            bare_outstanding: 0,
+        }
+    }
+
+    /// Drains every output of `server`, recording and checking it.
+    fn drain(&mut self, server: &mut Server) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = server.poll_transmit() {
+                progressed = true;
+                let frames = t.frames();
+                match self.framing {
+                    Framing::Routed => {
+                        assert!(frames[0].starts_with(b"m"), "a reply goes to a message's identity");
+                        *self.by_identity.entry(frames[0].clone()).or_default() += 1;
+                    }
+                    _ => {
+                        assert_eq!(frames.len(), 1);
+                        self.bare_outstanding = self.bare_outstanding.saturating_sub(1);
+                    }
                 }
-                _ => {
-                    assert_eq!(frames.len(), 1);
-                    *bare_outstanding = bare_outstanding.saturating_sub(1);
+                if let Some(token) = t.token {
+                    *self.by_token.entry(token).or_default() += 1;
+                    if self.running.contains(&token) {
+                        // Answered while its handler still runs (timed out): the handler's
+                        // result, when it comes, is late.
+                        self.finished.push(token);
+                    }
                 }
             }
-            if let Some(token) = t.token {
-                *by_token.entry(token).or_default() += 1;
-                if running.contains(&token) {
-                    // Answered while its handler still runs (timed out): the handler's
-                    // result, when it comes, is late.
-                    finished.push(token);
-                }
+            while let Some(r) = server.poll_request() {
+                progressed = true;
+                assert!(!self.handed_out.contains(&r.token), "a request is handed out once");
+                self.handed_out.push(r.token);
+                self.running.push(r.token);
             }
-        }
-        while let Some(r) = server.poll_request() {
-            progressed = true;
-            assert!(!handed_out.contains(&r.token), "a request is handed out once");
-            handed_out.push(r.token);
-            running.push(r.token);
-        }
-        while server.poll_event().is_some() {}
-        if !progressed {
-            break;
+            while server.poll_event().is_some() {}
+            if !progressed {
+                break;
+            }
         }
     }
 }
