@@ -34,6 +34,17 @@ import zmq
 RECV_TIMEOUT_MS = 10_000
 
 
+def client_socket(ctx, kind, endpoint, recv_timeout_ms=RECV_TIMEOUT_MS):
+    """A connected REQ or DEALER socket that drops unsent messages on close;
+    recv_timeout_ms=None waits forever."""
+    s = ctx.socket(kind)
+    if recv_timeout_ms is not None:
+        s.setsockopt(zmq.RCVTIMEO, recv_timeout_ms)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    return s
+
+
 def mp_str(s):
     b = s.encode() if isinstance(s, str) else s
     assert len(b) < 32
@@ -72,10 +83,7 @@ def hexs(b):
 
 def req_mixed(ctx, endpoint):
     rng = random.Random(4506)
-    s = ctx.socket(zmq.REQ)
-    s.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(endpoint)
+    s = client_socket(ctx, zmq.REQ, endpoint)
     say("ready", endpoint)
     garbage = [
         b"\xc1",
@@ -96,10 +104,7 @@ def req_mixed(ctx, endpoint):
 
 
 def dealer_burst(ctx, endpoint, n):
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(endpoint)
+    s = client_socket(ctx, zmq.DEALER, endpoint)
     say("ready", endpoint)
     for i in range(n):
         delay = (n - i) * 50  # later requests finish first
@@ -116,10 +121,7 @@ def req_parallel(ctx, endpoint, k, m):
     results = {}
 
     def worker(idx):
-        s = ctx.socket(zmq.REQ)
-        s.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
-        s.setsockopt(zmq.LINGER, 0)
-        s.connect(endpoint)
+        s = client_socket(ctx, zmq.REQ, endpoint)
         good = 0
         for j in range(m):
             load = load_for(idx, [(mp_str("j"), mp_uint(j))])
@@ -144,10 +146,7 @@ def req_parallel(ctx, endpoint, k, m):
 
 
 def dealer_raw(ctx, endpoint):
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(endpoint)
+    s = client_socket(ctx, zmq.DEALER, endpoint)
     say("ready", endpoint)
     for message in ([envelope(load_for(1))], [b"rid", b"", envelope(load_for(2)), envelope(load_for(3))]):
         s.send_multipart(message)
@@ -189,10 +188,7 @@ def midframe_then_req(ctx, endpoint, m):
     raw.close()
     say("poisoned")
     short = 2000  # a REP that re-creates its socket drops this connection once
-    s = ctx.socket(zmq.REQ)
-    s.setsockopt(zmq.RCVTIMEO, short)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(endpoint)
+    s = client_socket(ctx, zmq.REQ, endpoint, short)
     good = 0
     for j in range(m):
         load = load_for(j)
@@ -202,10 +198,7 @@ def midframe_then_req(ctx, endpoint, m):
         except zmq.Again:
             # A REP that was re-created dropped this connection: start a fresh socket.
             s.close()
-            s = ctx.socket(zmq.REQ)
-            s.setsockopt(zmq.RCVTIMEO, short)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(endpoint)
+            s = client_socket(ctx, zmq.REQ, endpoint, short)
             continue
         if reply == load:
             good += 1
@@ -214,9 +207,7 @@ def midframe_then_req(ctx, endpoint, m):
 
 
 def send_then_collect(ctx, endpoint, n):
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(endpoint)
+    s = client_socket(ctx, zmq.DEALER, endpoint, None)
     say("ready", endpoint)
     for i in range(n):
         s.send_multipart([b"id%d" % i, b"", envelope(load_for(i))])
