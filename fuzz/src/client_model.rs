@@ -31,6 +31,8 @@ use reqchan_core::client::{
     MAX_DURATION, Mode, RequestError, RequestId, RequestOptions, SocketAction, SubmitError, Transmit,
 };
 
+use crate::clock;
+
 /// Operations beyond this many are ignored, to keep one input fast.
 const MAX_OPS: usize = 400;
 
@@ -759,15 +761,12 @@ impl Harness {
             Op::Advance(step) => self.now += step.duration(),
             Op::HandleTimeout => self.handle_timeout(),
             Op::Tick => {
-                if let Some(at) = self.client.poll_timeout() {
-                    self.now = self.now.max(at);
-                }
+                self.now = clock::tick(self.now, self.client.poll_timeout());
                 self.handle_timeout();
             }
             Op::JustBefore => {
-                let tick = Duration::from_nanos(1);
-                if let Some(at) = self.client.poll_timeout().filter(|at| *at > self.now + tick) {
-                    self.now = at - tick;
+                if let Some(at) = clock::just_before(self.now, self.client.poll_timeout()) {
+                    self.now = at;
                     self.handle_timeout();
                 }
             }

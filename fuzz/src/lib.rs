@@ -8,6 +8,7 @@
 //! - [`server_model::run`] (`server_ops`): the reply server beside a reference model.
 
 pub mod client_model;
+mod clock;
 pub mod codec;
 pub mod server_model;
 

@@ -35,6 +35,8 @@ use reqchan_core::server::{
     ServerStats, UnknownRequest,
 };
 
+use crate::clock;
+
 /// Operations beyond this many are ignored, to keep one input fast.
 const MAX_OPS: usize = 300;
 
@@ -470,15 +472,12 @@ impl Harness {
             }
             Op::HandleTimeout => self.handle_timeout(),
             Op::Tick => {
-                if let Some(at) = self.server.poll_timeout() {
-                    self.now = self.now.max(at);
-                }
+                self.now = clock::tick(self.now, self.server.poll_timeout());
                 self.handle_timeout();
             }
             Op::JustBefore => {
-                let tick = Duration::from_nanos(1);
-                if let Some(at) = self.server.poll_timeout().filter(|at| *at > self.now + tick) {
-                    self.now = at - tick;
+                if let Some(at) = clock::just_before(self.now, self.server.poll_timeout()) {
+                    self.now = at;
                     self.handle_timeout();
                 }
             }
