@@ -9,7 +9,7 @@ use bytes::Bytes;
 use reqchan_core::client::{
     Backoff, Client, ConnectReason, ExponentialBackoff, MAX_DURATION, Mode, RequestError, SocketAction, SubmitError,
 };
-use sim::{Behaviour, Connector, Sim, both_modes, foreign_id, is_pipelined, lockstep, ms, opts, pipelined};
+use sim::{Behaviour, Connector, Sim, both_modes, foreign_id, is_pipelined, lockstep, ms, opts, pipelined, refused};
 
 /// Both modes with one request on the wire at a time, so that queues form alike.
 fn one_at_a_time() -> [reqchan_core::client::ClientConfig; 2] {
@@ -161,7 +161,7 @@ fn after_close_every_input_is_ignored() {
         let later = sim.now() + Duration::from_secs(3600);
 
         sim.client.handle_connected(later);
-        sim.client.handle_connect_failed(later);
+        sim.client.handle_connect_failed(later, refused());
         sim.client.handle_peer_lost(later);
         sim.client.handle_send_failed(later, a);
         sim.client.handle_reply(later, &[Bytes::from_static(b"late")]);
@@ -346,7 +346,8 @@ fn refused_connections_are_retried_after_backoff_and_queued_requests_keep_their_
             (ms(0), ConnectReason::Initial), (ms(100), ConnectReason::Retry),
             (ms(300), ConnectReason::Retry), (ms(700), ConnectReason::Retry),
         ]);
-        assert_eq!(sim.result(short), &Err(RequestError::TimedOut { attempts: 0 }));
+        // It timed out waiting for a connection: the error says why none was made.
+        assert_eq!(sim.result(short), &Err(RequestError::Unreachable { attempts: 0, cause: refused() }));
         assert_eq!(sim.done(short).unwrap().at - start, ms(500), "its deadline did not move while disconnected");
         assert!(sim.sent_for(short).is_empty());
         assert_eq!(sim.sent_for(long)[0].at - start, ms(700), "sent as soon as the connection is up");
@@ -406,9 +407,24 @@ fn a_retry_waiting_for_a_connection_longer_than_its_timeout_times_out() {
 
         let lost_at = sim.now();
         let done = sim.run_until_done(id);
-        assert_eq!(done.result, Err(RequestError::TimedOut { attempts: 1 }));
+        assert_eq!(done.result, Err(RequestError::Unreachable { attempts: 1, cause: refused() }));
         assert_eq!(sim.done(id).unwrap().at, lost_at + ms(300), "the wait for a slot is bounded by the timeout");
     }
+}
+
+#[test]
+fn a_request_expiring_before_any_connect_failed_is_a_plain_timeout_and_a_later_success_clears_the_cause() {
+    let mut sim = Sim::with_connector(lockstep(), 50, Connector { latency: Duration::ZERO, refusals: 1 });
+    // The first connect fails, the retry succeeds after the reconnect pause (100 ms):
+    // a request that times out before that is unreachable, one after it is not.
+    let early = sim.submit("early", opts(ms(50), 1)).unwrap();
+    assert_eq!(
+        sim.run_until_done(early).result,
+        Err(RequestError::Unreachable { attempts: 0, cause: refused() })
+    );
+    sim.server.behave(Behaviour::Silent);
+    let late = sim.submit("late", opts(ms(500), 1)).unwrap();
+    assert_eq!(sim.run_until_done(late).result, Err(RequestError::TimedOut { attempts: 1 }));
 }
 
 // ----- backoff between attempts -----

@@ -1,12 +1,15 @@
-//! Lockstep mode (a REQ socket, one request in flight): the slot, socket resets on
-//! timeout and cancel, late replies after a reset, and retries that keep the slot.
+//! Lockstep mode (REQ semantics, one request in flight): the slot, socket resets on
+//! timeout and cancel, late and duplicated replies, framing, and retries that keep the
+//! slot.
 
 mod sim;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqchan_core::client::{Backoff, ConnectReason, ExponentialBackoff, RequestError, SocketAction};
+use reqchan_core::client::{
+    Backoff, ConnectReason, ExponentialBackoff, LockstepFraming, RequestError, RequestId, SocketAction,
+};
 use sim::{Behaviour, Connector, Sim, SocketState, lockstep, ms, opts};
 
 const NS: Duration = Duration::from_nanos(1);
@@ -84,7 +87,10 @@ fn a_late_reply_delivered_while_the_new_socket_opens_is_stray_and_completes_noth
     sim.run_until(first + ms(200));
     assert_eq!(sim.socket(), SocketState::Opening, "the reset socket is still connecting");
     let late = sim.server.reply_to(id, 1).expect("the server has answered attempt 1 (slowly)");
-    sim.deliver(&[Bytes::new(), late.clone()]);
+    // Exactly what the server sent, echoing the request's envelope.
+    let envelope = &sim.sent_for(id)[0].frames;
+    let late_frames: Vec<Bytes> = envelope[..envelope.len() - 1].iter().cloned().chain([late.clone()]).collect();
+    sim.deliver(&late_frames);
 
     assert_eq!(sim.client.stats().stray_replies, 1);
     assert!(sim.completion(id).is_none(), "a reply on a reset socket is never delivered");
@@ -166,4 +172,47 @@ fn cancelling_a_request_in_its_backoff_pause_frees_the_slot_without_another_rese
     sim.run_until_idle();
     assert_eq!(sim.sent_for(a).len(), 1, "a is never retransmitted after cancel");
     assert!(sim.result(b).is_ok());
+}
+
+/// Runs `first` to completion, then submits `second` (which the server leaves
+/// unanswered) and delivers a second copy of `first`'s reply while `second` is on the
+/// wire, as a server that answers twice would. Returns the sim and `second`'s id.
+fn duplicate_reply_while_the_next_request_waits(framing: LockstepFraming) -> (Sim, RequestId) {
+    let mut config = lockstep();
+    config.lockstep_framing = framing;
+    let mut sim = Sim::new(config, 26);
+    sim.server.script(|_, _, payload| if payload == b"first" { Behaviour::Answer } else { Behaviour::Silent });
+    let first = sim.request("first");
+    sim.run_until_done(first);
+    let reply = sim.server.reply_to(first, 1).unwrap();
+    let envelope = sim.sent_for(first)[0].frames.clone();
+    let duplicate: Vec<Bytes> = envelope[..envelope.len() - 1].iter().cloned().chain([reply]).collect();
+
+    let second = sim.submit("second", opts(ms(500), 1)).unwrap();
+    sim.run_for(ms(10));
+    assert_eq!(sim.sent_for(second).len(), 1, "the second request is on the wire");
+    sim.deliver(&duplicate);
+    (sim, second)
+}
+
+#[test]
+fn a_duplicated_reply_never_answers_the_next_request() {
+    let (mut sim, second) = duplicate_reply_while_the_next_request_waits(LockstepFraming::Correlated);
+    let frames = &sim.sent_for(second)[0].frames;
+    assert_eq!(frames.len(), 3, "[request-id, \"\", payload]: {frames:?}");
+    assert_eq!((frames[1].is_empty(), &frames[2][..]), (true, &b"second"[..]));
+
+    assert!(sim.completion(second).is_none(), "the copy of the first reply did not answer the second request");
+    assert_eq!(sim.client.stats().stray_replies, 1);
+    assert_eq!(sim.run_until_done(second).result, Err(RequestError::TimedOut { attempts: 1 }));
+}
+
+#[test]
+fn plain_framing_sends_the_bare_req_envelope_and_matches_replies_by_position() {
+    let (sim, second) = duplicate_reply_while_the_next_request_waits(LockstepFraming::Plain);
+    let frames = &sim.sent_for(second)[0].frames;
+    assert_eq!(frames, &[Bytes::new(), Bytes::from_static(b"second")]);
+    // The documented limit of plain framing: a duplicated reply cannot be told apart.
+    let done = sim.completion(second).expect("answered by position");
+    assert!(matches!(&done.result, Ok(reply) if reply.starts_with(b"reply 0 to first")));
 }

@@ -333,12 +333,15 @@ impl Model {
                 self.coverage.replied += 1;
                 0
             }
-            Err(RequestError::TimedOut { attempts: 0 }) => {
+            Err(RequestError::Unreachable { .. }) if sim.client.stats().connect_failures == 0 => {
+                panic!("{id} unreachable, but no connect ever failed")
+            }
+            Err(RequestError::TimedOut { attempts: 0 } | RequestError::Unreachable { attempts: 0, .. }) => {
                 assert_eq!(at, req.submitted_at + req.timeout, "{id} must expire in the queue on its deadline");
                 self.coverage.expired_in_queue += 1;
                 1
             }
-            Err(RequestError::TimedOut { attempts: n }) => {
+            Err(RequestError::TimedOut { attempts: n } | RequestError::Unreachable { attempts: n, .. }) => {
                 let last = last_sent.expect("sent");
                 assert!(at >= last + req.timeout, "{id} timed out early");
                 if *n == req.tries {

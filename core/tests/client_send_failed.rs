@@ -8,8 +8,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqchan_core::client::{
-    Client, ClientConfig, ConnectReason, ConnectionState, Mode, RequestError, RequestOptions, SocketAction,
+    Client, ClientConfig, ConnectError, ConnectErrorKind, ConnectReason, ConnectionState, Mode, RequestError,
+    RequestOptions, SocketAction, Transmit,
 };
+
+fn refused() -> ConnectError {
+    ConnectError::new(ConnectErrorKind::Refused, "test")
+}
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -25,6 +30,12 @@ fn client(mode: Mode) -> Client {
     config.defaults.timeout = SECOND;
     config.defaults.tries = 2;
     Client::new(config).unwrap()
+}
+
+/// What a REP server answers to `sent`: its envelope, then `body`.
+fn reply_to(sent: &Transmit, body: &'static str) -> Vec<Bytes> {
+    let frames = sent.frames();
+    frames[..frames.len() - 1].iter().cloned().chain([Bytes::from_static(body.as_bytes())]).collect()
 }
 
 /// Carries out the pending socket action (a connect that succeeds) and returns it.
@@ -59,7 +70,7 @@ fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socke
     client.handle_connected(t1);
     let again = client.poll_transmit(t1).unwrap();
     assert_eq!((again.id, again.attempt), (first, 1), "the refused request goes first, still attempt 1");
-    client.handle_reply(t1, &[Bytes::new(), Bytes::from_static(b"A")]);
+    client.handle_reply(t1, &reply_to(&again, "A"));
     let done = client.poll_completion().unwrap();
     assert_eq!((done.id, done.attempts, done.result), (first, 1, Ok(Bytes::from_static(b"A"))));
     assert_eq!(client.poll_transmit(t1).unwrap().id, second);
@@ -120,7 +131,7 @@ fn send_failed_for_a_request_not_in_flight_is_ignored() {
     client.handle_send_failed(t0, id); // still queued: nothing was refused
     assert_eq!(client.stats().send_failures, 0);
     let sent = client.poll_transmit(t0).unwrap();
-    client.handle_reply(t0, &[Bytes::new(), Bytes::from_static(b"A")]);
+    client.handle_reply(t0, &reply_to(&sent, "A"));
     client.handle_send_failed(t0, sent.id); // finished
     assert_eq!(client.stats().send_failures, 0);
     assert_eq!(client.poll_completion().unwrap().result, Ok(Bytes::from_static(b"A")));
@@ -133,7 +144,7 @@ fn the_connection_state_follows_connect_reset_and_close() {
     let mut client = client(Mode::Lockstep);
     assert_eq!(client.connection_state(), ConnectionState::Connecting);
     assert!(client.poll_action().is_some());
-    client.handle_connect_failed(t0);
+    client.handle_connect_failed(t0, refused());
     assert_eq!(client.connection_state(), ConnectionState::Connecting, "never connected yet");
     let retry_at = client.poll_timeout().unwrap();
     client.handle_timeout(retry_at);

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use reqchan_core::client::{
-    Backoff, Client, ClientConfig, ClientStats, Completion, ConnectReason, ConnectionState, ExponentialBackoff,
-    MAX_DURATION, Mode, RequestError, RequestId, RequestOptions, SocketAction, SubmitError, Transmit,
+    Backoff, Client, ClientConfig, ClientStats, Completion, ConnectError, ConnectErrorKind, ConnectReason,
+    ConnectionState, ExponentialBackoff, LockstepFraming, MAX_DURATION, Mode, RequestError, RequestId, RequestOptions, SocketAction, SubmitError, Transmit,
 };
 
 use crate::clock;
@@ -172,8 +172,10 @@ impl Seen {
     fn completed(&mut self, result: &Result<Bytes, RequestError>) {
         match result {
             Ok(_) => self.replied += 1,
-            Err(RequestError::TimedOut { attempts: 0 }) => self.expired_in_queue += 1,
-            Err(RequestError::TimedOut { .. }) => self.timed_out += 1,
+            Err(RequestError::TimedOut { attempts: 0 } | RequestError::Unreachable { attempts: 0, .. }) => {
+                self.expired_in_queue += 1
+            }
+            Err(RequestError::TimedOut { .. } | RequestError::Unreachable { .. }) => self.timed_out += 1,
             Err(RequestError::Cancelled) => self.cancelled += 1,
             Err(RequestError::Closed) => self.closed += 1,
             Err(RequestError::PeerLost { .. }) => self.peer_lost += 1,
@@ -522,7 +524,7 @@ impl Stats {
     fn count(&mut self, result: &Result<Bytes, RequestError>) {
         match result {
             Ok(_) => self.replied += 1,
-            Err(RequestError::TimedOut { .. }) => self.timed_out += 1,
+            Err(RequestError::TimedOut { .. } | RequestError::Unreachable { .. }) => self.timed_out += 1,
             Err(RequestError::Cancelled) => self.cancelled += 1,
             Err(RequestError::Closed) => self.closed += 1,
             Err(_) => self.failed += 1,
@@ -571,12 +573,29 @@ struct Model {
     link: Link,
     /// Whether a connection was ever open.
     ever_open: bool,
+    /// Lockstep with `LockstepFraming::Plain` (`["", payload]`, no id frame).
+    plain_lockstep: bool,
+    /// The latest connect failure, until a connection opens.
+    connect_error: Option<ConnectError>,
     stats: Stats,
 }
 
 impl Model {
     fn lockstep(&self) -> bool {
         self.max_in_flight.is_none()
+    }
+
+    /// Lockstep with the plain REQ envelope: replies are matched by position.
+    fn plain(&self) -> bool {
+        self.lockstep() && self.plain_lockstep
+    }
+
+    /// The error of a request whose wait ran out after `attempts` transmissions.
+    fn expired(&self, attempts: u32) -> RequestError {
+        match (&self.link, &self.connect_error) {
+            (Link::Open, _) | (_, None) => RequestError::TimedOut { attempts },
+            (_, Some(cause)) => RequestError::Unreachable { attempts, cause: cause.clone() },
+        }
     }
 
     fn unfinished(&self) -> impl Iterator<Item = &Req> {
@@ -696,6 +715,12 @@ impl Harness {
             .and_then(|b| b.with_jitter(choice.reconnect.jitter.value()))
             .expect("a valid reconnect policy was refused");
         config.seed = choice.seed;
+        // Both lockstep framings, chosen by the seed's low bit (not a field of its own,
+        // so the committed corpus keeps its meaning).
+        let plain_lockstep = choice.seed & 1 == 1;
+        if plain_lockstep {
+            config.lockstep_framing = LockstepFraming::Plain;
+        }
 
         let invalid = max_in_flight == Some(0) || config.max_queued == 0 || config.max_message_size == 0;
         let client = match Client::new(config.clone()) {
@@ -717,6 +742,8 @@ impl Harness {
             transmitted: Vec::new(),
             link: Link::Opening,
             ever_open: false,
+            plain_lockstep,
+            connect_error: None,
             stats: Stats::default(),
         };
         let start = Instant::now();
@@ -877,6 +904,7 @@ impl Harness {
         if self.model.link == Link::Opening {
             self.model.link = Link::Open;
             self.model.ever_open = true;
+            self.model.connect_error = None;
         }
         self.client.handle_connected(self.now);
         self.settle(Expect::default(), false);
@@ -886,8 +914,9 @@ impl Harness {
         if self.model.link == Link::Opening {
             self.model.link = Link::Waiting { since: self.now };
             self.model.stats.connect_failures += 1;
+            self.model.connect_error = Some(connect_error());
         }
-        self.client.handle_connect_failed(self.now);
+        self.client.handle_connect_failed(self.now, connect_error());
         self.settle(Expect::default(), false);
     }
 
@@ -963,9 +992,9 @@ impl Harness {
             return None;
         }
         let malformed = Err(RequestError::MalformedReply { reason: "" });
-        if m.lockstep() {
+        if m.plain() {
             let req = m.unfinished().find(|r| matches!(r.state, State::InFlight { .. }))?;
-            // Lockstep runs over a DEALER with the envelope a REQ socket would add.
+            // Plain lockstep: the envelope a REQ socket would add, matched by position.
             let result = match frames {
                 [delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
                 _ => malformed,
@@ -973,6 +1002,18 @@ impl Harness {
             return Some((req.id.as_u64(), result));
         }
         let first = frames.first()?;
+        if m.lockstep() {
+            // Correlated lockstep: only the request on the wire, by its id frame.
+            let req = m.unfinished().find(|r| matches!(r.state, State::InFlight { .. }))?;
+            if req.id_frame.as_ref() != Some(first) {
+                return None;
+            }
+            let result = match frames {
+                [_, delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
+                _ => malformed,
+            };
+            return Some((req.id.as_u64(), result));
+        }
         // A request never sent (queued, or its only send refused) cannot have been answered.
         let req = m.unfinished().find(|r| r.id_frame.as_ref() == Some(first) && r.attempts > 0)?;
         let result = match frames {
@@ -997,7 +1038,8 @@ impl Harness {
             let timeout = req.opts.timeout;
             match req.state {
                 State::Queued if now >= req.submitted + timeout => {
-                    m.finish(&mut expect, n, Err(RequestError::TimedOut { attempts: 0 }));
+                    let error = m.expired(0);
+                    m.finish(&mut expect, n, Err(error));
                 }
                 State::InFlight { deadline, .. } if now >= deadline => {
                     let (id, attempts) = (req.id, req.attempts);
@@ -1015,8 +1057,8 @@ impl Harness {
                     };
                 }
                 State::Ready { hi, .. } if now >= hi => {
-                    let attempts = req.attempts;
-                    m.finish(&mut expect, n, Err(RequestError::TimedOut { attempts }));
+                    let error = m.expired(req.attempts);
+                    m.finish(&mut expect, n, Err(error));
                 }
                 _ => {}
             }
@@ -1087,7 +1129,7 @@ impl Harness {
             _ => Bytes::from_static(b"reply"),
         };
         let empty = Bytes::new();
-        let good = match self.model.lockstep() {
+        let good = match self.model.plain() {
             true => vec![empty.clone(), payload.clone()],
             false => vec![id_frame.clone(), empty.clone(), payload.clone()],
         };
@@ -1095,11 +1137,11 @@ impl Harness {
             ReplyShape::Echo | ReplyShape::Payload(_) | ReplyShape::Oversized(_) | ReplyShape::AtLimit => good,
             ReplyShape::NoFrames => Vec::new(),
             ReplyShape::ExtraFrame => good.into_iter().chain([Bytes::from_static(b"extra")]).collect(),
-            ReplyShape::MissingDelimiter if self.model.lockstep() => vec![payload],
+            ReplyShape::MissingDelimiter if self.model.plain() => vec![payload],
             ReplyShape::MissingDelimiter => vec![id_frame, payload],
-            ReplyShape::NonEmptyDelimiter if self.model.lockstep() => vec![Bytes::from_static(b"x"), payload],
+            ReplyShape::NonEmptyDelimiter if self.model.plain() => vec![Bytes::from_static(b"x"), payload],
             ReplyShape::NonEmptyDelimiter => vec![id_frame, Bytes::from_static(b"x"), payload],
-            ReplyShape::BadIdFrame(_) if self.model.lockstep() => good,
+            ReplyShape::BadIdFrame(_) if self.model.plain() => good,
             ReplyShape::BadIdFrame(n) => {
                 let mut frame = id_frame.to_vec();
                 frame.resize(usize::from(n % 12) + usize::from(n % 12 >= 8), 0x5a);
@@ -1226,8 +1268,8 @@ impl Harness {
             Some(max) => ensure!(self, m.in_flight() < max, "transmit of {} beyond max_in_flight {max}", t.id),
         }
         let frames = t.frames();
-        let id_frame = match m.max_in_flight {
-            None => {
+        let id_frame = match m.plain() {
+            true => {
                 ensure!(
                     self,
                     frames == [Bytes::new(), req.payload.clone()],
@@ -1236,9 +1278,9 @@ impl Harness {
                 );
                 None
             }
-            Some(_) => {
+            false => {
                 let ok = matches!(frames, [id, delim, payload] if !id.is_empty() && delim.is_empty() && *payload == req.payload);
-                ensure!(self, ok, "pipelined frames {frames:?} for payload {:?}", req.payload);
+                ensure!(self, ok, "correlated frames {frames:?} for payload {:?}", req.payload);
                 let frame = frames[0].clone();
                 if let Some(previous) = &req.id_frame {
                     ensure!(self, *previous == frame, "{} changed its id frame", t.id);
@@ -1446,4 +1488,9 @@ mod tests {
         // Each reply delivered twice: the second copy is stray.
         assert_eq!((seen.replied, seen.stray), (2, 2), "{seen:?}");
     }
+}
+
+/// The connect failure the harness reports (its content does not matter to the client).
+fn connect_error() -> ConnectError {
+    ConnectError::new(ConnectErrorKind::Refused, "fuzz")
 }

@@ -13,10 +13,11 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Mode {
-    /// One request in flight, with REQ semantics, as Salt does: sent as
-    /// `["", payload]` on a DEALER socket (the envelope a REQ socket would add) and
-    /// answered by `["", reply]`. A timed-out attempt resets the socket, so a late reply
-    /// can never answer the next request.
+    /// One request in flight, with REQ semantics, as Salt does: sent on a DEALER
+    /// socket as `[request-id, "", payload]` (the envelope of libzmq's REQ with
+    /// `ZMQ_REQ_CORRELATE`) and answered only by a reply echoing that id, or as
+    /// `["", payload]` with [`LockstepFraming::Plain`]. A timed-out attempt resets the
+    /// socket, so a late reply can never answer the next request.
     Lockstep,
     /// Up to `max_in_flight` requests on a DEALER socket, each sent as
     /// `[request-id, empty, payload]` and matched to its reply by the echoed id.
@@ -35,6 +36,22 @@ impl Mode {
     }
 }
 
+/// How a lockstep request is framed on the wire, and so how its reply is recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LockstepFraming {
+    /// `[request-id, "", payload]`: REP servers, ROUTER servers and Salt's ROUTER/DEALER
+    /// device echo every frame before the delimiter, so a reply is accepted only if it
+    /// carries the id of the request on the wire. A duplicated or late reply is stray.
+    #[default]
+    Correlated,
+    /// `["", payload]`, exactly what a plain REQ socket sends, for servers that refuse
+    /// extra envelope frames. Limit: the reply is matched by position only, so a server
+    /// that answers one request twice makes the second copy answer the next request.
+    /// (Timeouts and cancels still reset the socket, so late replies are never taken.)
+    Plain,
+}
+
 /// Everything a [`Client`](super::Client) needs to know, checked by
 /// [`Client::new`](super::Client::new).
 #[derive(Debug, Clone)]
@@ -42,6 +59,8 @@ impl Mode {
 pub struct ClientConfig {
     /// Lockstep (REQ semantics) or pipelined. Default: lockstep.
     pub mode: Mode,
+    /// How lockstep requests are framed. Default: correlated by request id.
+    pub lockstep_framing: LockstepFraming,
     /// Requests waiting to be sent (queued, or between attempts) before
     /// [`submit`](super::Client::submit) refuses with `QueueFull`. Default: 10,000.
     pub max_queued: usize,
@@ -64,6 +83,7 @@ impl Default for ClientConfig {
             .expect("the default reconnect policy is valid");
         Self {
             mode: Mode::Lockstep,
+            lockstep_framing: LockstepFraming::Correlated,
             max_queued: 10_000,
             max_message_size: 64 << 20,
             defaults: RequestDefaults::default(),
@@ -108,11 +128,16 @@ pub struct RequestDefaults {
     pub tries: u32,
     /// Delay before each retry.
     pub backoff: Backoff,
+    /// Whether a reply that is one of the server's refusals (see
+    /// [`Refusal`](crate::codec::Refusal)) completes the request with
+    /// [`RequestError::Rejected`](super::RequestError::Rejected) instead of `Ok`.
+    /// Default: false (replies are bytes, untouched).
+    pub detect_refusals: bool,
 }
 
 impl Default for RequestDefaults {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(60), tries: 3, backoff: Backoff::Immediate }
+        Self { timeout: Duration::from_secs(60), tries: 3, backoff: Backoff::Immediate, detect_refusals: false }
     }
 }
 
@@ -126,6 +151,8 @@ pub struct RequestOptions {
     pub tries: Option<u32>,
     /// Overrides [`RequestDefaults::backoff`].
     pub backoff: Option<Backoff>,
+    /// Overrides [`RequestDefaults::detect_refusals`].
+    pub detect_refusals: Option<bool>,
 }
 
 impl RequestOptions {
@@ -147,12 +174,20 @@ impl RequestOptions {
         self
     }
 
+    /// Sets whether the server's refusals complete the request with
+    /// [`RequestError::Rejected`](super::RequestError::Rejected).
+    pub fn detect_refusals(mut self, detect: bool) -> Self {
+        self.detect_refusals = Some(detect);
+        self
+    }
+
     /// These options with the client's defaults filled in, or why they are unusable.
     pub(crate) fn resolve(&self, defaults: &RequestDefaults) -> Result<RequestDefaults, InvalidOptions> {
         let resolved = RequestDefaults {
             timeout: self.timeout.unwrap_or(defaults.timeout),
             tries: self.tries.unwrap_or(defaults.tries),
             backoff: self.backoff.unwrap_or(defaults.backoff),
+            detect_refusals: self.detect_refusals.unwrap_or(defaults.detect_refusals),
         };
         if resolved.timeout.is_zero() {
             return Err(InvalidOptions("timeout must be greater than zero"));

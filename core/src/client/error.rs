@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::config::InvalidOptions;
+use crate::codec::Refusal;
 
 /// Why [`submit`](super::Client::submit) refused a request. Nothing was queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +72,63 @@ pub enum RequestError {
         limit: usize,
     },
     /// The peer answered with frames that are not a reply (for example a missing
-    /// delimiter in pipelined mode, or several frames in lockstep mode).
+    /// delimiter, or a missing request-id frame).
     MalformedReply {
         /// What was wrong with the frames.
         reason: &'static str,
     },
+    /// The server answered, but with one of its refusals instead of a reply: Salt's
+    /// `{"msg": "bad load"}` or bare `"bad load"`, reqchan's `{"msg": "server busy"}`,
+    /// or Salt's handler-exception string. Only for requests that asked for refusals to
+    /// be told apart ([`RequestOptions::detect_refusals`](super::RequestOptions::detect_refusals);
+    /// the adapters' enveloped `request` does).
+    Rejected {
+        /// Which refusal.
+        reason: Refusal,
+    },
+    /// No connection could be made before the request's timeout: it waited for a
+    /// socket after `attempts` transmissions, and the last attempt to connect failed
+    /// with `cause`.
+    Unreachable {
+        /// Transmissions made (0 if the server was never reached).
+        attempts: u32,
+        /// Why the last connection attempt failed.
+        cause: ConnectError,
+    },
+}
+
+impl RequestError {
+    /// Whether the request ran out of time: [`TimedOut`](Self::TimedOut), or
+    /// [`Unreachable`](Self::Unreachable) (which timed out waiting for a connection).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RequestError::TimedOut { .. } | RequestError::Unreachable { .. })
+    }
+
+    /// Whether sending the same request again may succeed: it timed out, lost its
+    /// connection, found no server, or the server was busy. Note that a request that
+    /// was transmitted may have been carried out by the server even though no reply came.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RequestError::TimedOut { .. } | RequestError::PeerLost { .. } | RequestError::Unreachable { .. } => true,
+            RequestError::Rejected { reason } => reason.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether no connection to the server could be made.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, RequestError::Unreachable { .. })
+    }
+
+    /// Transmissions made, for errors that count them.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            RequestError::TimedOut { attempts }
+            | RequestError::PeerLost { attempts }
+            | RequestError::Unreachable { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for RequestError {
@@ -94,8 +147,74 @@ impl fmt::Display for RequestError {
                 write!(f, "reply of {size} bytes exceeds max_message_size of {limit} bytes")
             }
             RequestError::MalformedReply { reason } => write!(f, "malformed reply from the peer: {reason}"),
+            RequestError::Rejected { reason } => write!(f, "the server refused the request: {reason}"),
+            RequestError::Unreachable { attempts: 0, cause } => {
+                write!(f, "timed out before the server could be reached: {cause}")
+            }
+            RequestError::Unreachable { attempts, cause } => {
+                write!(f, "timed out waiting to reconnect after {attempts} attempt(s): {cause}")
+            }
         }
     }
 }
 
 impl std::error::Error for RequestError {}
+
+/// Why a connection attempt failed, as the driver reports it to
+/// [`Client::handle_connect_failed`](super::Client::handle_connect_failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    kind: ConnectErrorKind,
+    detail: String,
+}
+
+/// The kinds of [`ConnectError`] a caller may want to tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// Nothing listens at the address (TCP: connection refused; ipc: nobody bound the path).
+    Refused,
+    /// The host name does not resolve.
+    UnknownHost,
+    /// The ipc path does not exist.
+    NoSuchPath,
+    /// The attempt took longer than the connect timeout.
+    TimedOut,
+    /// The peer answered, but the ZeroMQ handshake failed.
+    Handshake,
+    /// Anything else (see the detail).
+    Other,
+}
+
+impl ConnectError {
+    /// A failure of `kind`, with the driver's `detail` (for example the OS error).
+    pub fn new(kind: ConnectErrorKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into() }
+    }
+
+    /// What kind of failure.
+    pub fn kind(&self) -> ConnectErrorKind {
+        self.kind
+    }
+
+    /// The driver's description.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ConnectErrorKind::Refused => "connection refused",
+            ConnectErrorKind::UnknownHost => "unknown host",
+            ConnectErrorKind::NoSuchPath => "no such ipc path",
+            ConnectErrorKind::TimedOut => "connect timed out",
+            ConnectErrorKind::Handshake => "handshake failed",
+            ConnectErrorKind::Other => "cannot connect",
+        };
+        if self.detail.is_empty() { f.write_str(what) } else { write!(f, "{what} ({})", self.detail) }
+    }
+}
+
+impl std::error::Error for ConnectError {}

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::backoff::ExponentialBackoff;
+use super::error::ConnectError;
 use super::output::{ConnectReason, ConnectionState, SocketAction};
 use crate::rng::Rng;
 
@@ -25,6 +26,8 @@ pub(crate) struct Link {
     action: Option<SocketAction>,
     failures_in_a_row: u32,
     ever_open: bool,
+    /// Why the latest connection attempt failed, until one succeeds.
+    last_error: Option<ConnectError>,
 }
 
 impl Link {
@@ -34,6 +37,7 @@ impl Link {
             action: Some(SocketAction::Connect { reason: ConnectReason::Initial }),
             failures_in_a_row: 0,
             ever_open: false,
+            last_error: None,
         }
     }
 
@@ -71,19 +75,36 @@ impl Link {
         self.state = State::Open;
         self.ever_open = true;
         self.failures_in_a_row = 0;
+        self.last_error = None;
         true
     }
 
     /// The driver could not connect: wait, then ask again. False if no connection was
     /// being opened.
-    pub(crate) fn connect_failed(&mut self, now: Instant, policy: &ExponentialBackoff, rng: &mut Rng) -> bool {
+    pub(crate) fn connect_failed(
+        &mut self,
+        now: Instant,
+        policy: &ExponentialBackoff,
+        rng: &mut Rng,
+        error: ConnectError,
+    ) -> bool {
         if self.state != State::Opening || self.action.is_some() {
             return false;
         }
+        self.last_error = Some(error);
         self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
         let retry_at = now + policy.delay(self.failures_in_a_row, rng);
         self.state = State::Waiting { retry_at };
         true
+    }
+
+    /// Why the latest connection attempt failed, while no connection is open and one
+    /// has failed since the last was open.
+    pub(crate) fn last_connect_error(&self) -> Option<&ConnectError> {
+        match self.state {
+            State::Open | State::Closed => None,
+            _ => self.last_error.as_ref(),
+        }
     }
 
     pub(crate) fn retry_at(&self) -> Option<Instant> {

@@ -107,8 +107,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use backoff::{Backoff, ExponentialBackoff, InvalidBackoff};
-pub use config::{ClientConfig, ConfigError, InvalidOptions, MAX_DURATION, Mode, RequestDefaults, RequestOptions};
-pub use error::{RequestError, SubmitError};
+pub use config::{
+    ClientConfig, ConfigError, InvalidOptions, LockstepFraming, MAX_DURATION, Mode, RequestDefaults, RequestOptions,
+};
+pub use error::{ConnectError, ConnectErrorKind, RequestError, SubmitError};
 pub use id::RequestId;
 pub use output::{Completion, ConnectReason, ConnectionState, SocketAction, Transmit};
 pub use stats::ClientStats;
@@ -117,6 +119,7 @@ use link::Link;
 use queue::IdQueue;
 use requests::{Phase, Request, Requests};
 
+use crate::codec::Refusal;
 use crate::rng::Rng;
 
 /// The request client state machine. See the [module docs](self) for the drive loop.
@@ -228,11 +231,13 @@ impl Client {
         self.link.connected();
     }
 
-    /// The socket asked for by [`SocketAction::Connect`] could not connect. The client
-    /// asks again after the reconnect backoff; queued requests keep their deadlines.
-    pub fn handle_connect_failed(&mut self, now: Instant) {
+    /// The socket asked for by [`SocketAction::Connect`] could not connect, because of
+    /// `error`. The client asks again after the reconnect backoff; queued requests keep
+    /// their deadlines, and one that times out before a connection is made completes
+    /// with [`RequestError::Unreachable`] carrying the latest such error.
+    pub fn handle_connect_failed(&mut self, now: Instant, error: ConnectError) {
         let now = self.observe(now);
-        if self.link.connect_failed(now, &self.config.reconnect, &mut self.rng) {
+        if self.link.connect_failed(now, &self.config.reconnect, &mut self.rng, error) {
             self.stats.connect_failures += 1;
         }
     }
@@ -299,6 +304,13 @@ impl Client {
             }
         });
         if let Some(request) = self.remove(id) {
+            let result = match result {
+                Ok(payload) if request.options.detect_refusals => match Refusal::of(&payload) {
+                    Some(reason) => Err(RequestError::Rejected { reason }),
+                    None => Ok(payload),
+                },
+                other => other,
+            };
             self.complete(id, request.attempts, result);
         }
     }
@@ -360,12 +372,15 @@ impl Client {
             if attempt > 1 {
                 self.stats.retried += 1;
             }
-            return Some(match self.config.mode {
-                Mode::Lockstep => {
+            return Some(match (self.config.mode, self.config.lockstep_framing) {
+                (Mode::Lockstep, framing) => {
                     self.on_the_wire = Some(id);
-                    Transmit::lockstep(id, attempt, payload)
+                    match framing {
+                        LockstepFraming::Plain => Transmit::plain(id, attempt, payload),
+                        _ => Transmit::correlated(id, attempt, payload),
+                    }
                 }
-                Mode::Pipelined { .. } => Transmit::pipelined(id, attempt, payload),
+                (Mode::Pipelined { .. }, _) => Transmit::correlated(id, attempt, payload),
             });
         }
         None
@@ -447,8 +462,8 @@ impl Client {
         if !self.link.is_open() {
             return None;
         }
-        match self.config.mode {
-            Mode::Lockstep => {
+        match (self.config.mode, self.config.lockstep_framing) {
+            (Mode::Lockstep, LockstepFraming::Plain) => {
                 let id = self.on_the_wire?;
                 let result = match frames {
                     [delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
@@ -456,7 +471,22 @@ impl Client {
                 };
                 Some((id, result))
             }
-            Mode::Pipelined { .. } => {
+            (Mode::Lockstep, _) => {
+                // Only the request on the wire can be answered: a duplicated or late
+                // reply names another id (or none) and is stray.
+                let id = self.on_the_wire?;
+                if RequestId::from_frame(frames.first()?)? != id {
+                    return None;
+                }
+                let result = match frames {
+                    [_, delimiter, payload] if delimiter.is_empty() => Ok(payload.clone()),
+                    _ => Err(RequestError::MalformedReply {
+                        reason: "a lockstep reply must be [request-id, empty, payload]",
+                    }),
+                };
+                Some((id, result))
+            }
+            (Mode::Pipelined { .. }, _) => {
                 let id = RequestId::from_frame(frames.first()?)?;
                 // A request never transmitted (queued, or its only send was refused)
                 // cannot have been answered.
@@ -494,10 +524,17 @@ impl Client {
         Some(request)
     }
 
-    /// A waiting request's deadline came before it could be sent.
+    /// A waiting request's deadline came before it could be sent: it timed out, or, if
+    /// it was waiting for a connection that the latest attempt failed to make, the
+    /// server is unreachable.
     fn expire(&mut self, id: RequestId) {
         if let Some(request) = self.remove(id) {
-            self.complete(id, request.attempts, Err(RequestError::TimedOut { attempts: request.attempts }));
+            let attempts = request.attempts;
+            let error = match self.link.last_connect_error() {
+                Some(cause) => RequestError::Unreachable { attempts, cause: cause.clone() },
+                None => RequestError::TimedOut { attempts },
+            };
+            self.complete(id, attempts, Err(error));
         }
     }
 
@@ -542,7 +579,8 @@ impl Client {
     fn complete(&mut self, id: RequestId, attempts: u32, result: Result<Bytes, RequestError>) {
         match &result {
             Ok(_) => self.stats.replied += 1,
-            Err(RequestError::TimedOut { .. }) => self.stats.timed_out += 1,
+            Err(RequestError::TimedOut { .. } | RequestError::Unreachable { .. }) => self.stats.timed_out += 1,
+            Err(RequestError::Rejected { .. }) => self.stats.rejected += 1,
             Err(RequestError::Cancelled) => self.stats.cancelled += 1,
             Err(RequestError::Closed) => self.stats.closed += 1,
             Err(_) => self.stats.failed += 1,

@@ -63,17 +63,20 @@ pub struct Transmit {
 }
 
 impl Transmit {
-    pub(crate) fn lockstep(id: RequestId, attempt: u32, payload: Bytes) -> Self {
+    /// Lockstep with [`LockstepFraming::Plain`](super::LockstepFraming::Plain): no id.
+    pub(crate) fn plain(id: RequestId, attempt: u32, payload: Bytes) -> Self {
         Self { id, attempt, frames: [Bytes::new(), payload, Bytes::new()], len: 2 }
     }
 
-    pub(crate) fn pipelined(id: RequestId, attempt: u32, payload: Bytes) -> Self {
+    /// With the request-id frame: pipelined, and correlated lockstep.
+    pub(crate) fn correlated(id: RequestId, attempt: u32, payload: Bytes) -> Self {
         let id_frame = Bytes::copy_from_slice(&id.to_frame());
         Self { id, attempt, frames: [id_frame, Bytes::new(), payload], len: 3 }
     }
 
-    /// The message's frames, for a DEALER socket: `["", payload]` in lockstep mode (the
-    /// envelope a REQ socket would add), `[request-id, "", payload]` in pipelined mode.
+    /// The message's frames, for a DEALER socket: `[request-id, "", payload]`, or
+    /// `["", payload]` (the envelope a plain REQ socket adds) in lockstep mode with
+    /// [`LockstepFraming::Plain`](super::LockstepFraming::Plain).
     pub fn frames(&self) -> &[Bytes] {
         &self.frames[..self.len]
     }

@@ -1,8 +1,8 @@
 //! Counters of what the client did, for metrics and for tests.
 
 /// Totals since the client was created. Every accepted request ends in exactly one of
-/// `replied`, `timed_out`, `cancelled`, `closed` or `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `replied`, `rejected`, `timed_out`, `cancelled`, `closed` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct ClientStats {
     /// Requests accepted by `submit`.
@@ -14,7 +14,9 @@ pub struct ClientStats {
     pub retried: u64,
     /// Requests completed with a reply.
     pub replied: u64,
-    /// Requests completed with `TimedOut`.
+    /// Requests completed with `Rejected`: the server answered with a refusal.
+    pub rejected: u64,
+    /// Requests completed with `TimedOut` or `Unreachable`.
     pub timed_out: u64,
     /// Requests completed with `Cancelled`.
     pub cancelled: u64,

@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::error::{EncodeError, EnvelopeError};
+use super::reply::DecodeLimits;
 use super::scan;
 use super::value::Value;
 
@@ -106,7 +107,7 @@ pub fn encode_request<T: Serialize + ?Sized>(crypt: Crypt, load: &T) -> Result<B
 /// Keys must be msgpack str (Salt decodes with `raw=False`, so a bin key never matches);
 /// a repeated key takes its last value, as Python's dict does; other keys are ignored.
 pub fn split_request(payload: &[u8]) -> Result<RawRequest<'_>, EnvelopeError> {
-    scan::check_whole(payload).map_err(EnvelopeError::NotMsgpack)?;
+    scan::check_whole(payload, DecodeLimits::default().max_elements).map_err(EnvelopeError::NotMsgpack)?;
     let (entries, mut pos) = match payload[0] {
         m @ 0x80..=0x8f => (u64::from(m & 0x0f), 1),
         0xde => (u64::from(u16::from_be_bytes([payload[1], payload[2]])), 3),

@@ -21,6 +21,12 @@ pub enum MsgpackError {
         /// The nesting limit that was exceeded.
         limit: usize,
     },
+    /// The value is made of more items than the decode budget allows
+    /// ([`DecodeLimits::max_elements`](super::DecodeLimits::max_elements)).
+    TooManyElements {
+        /// The budget that was exceeded.
+        limit: u64,
+    },
     /// A complete value is followed by more bytes.
     TrailingBytes {
         /// How many bytes follow the value.
@@ -40,6 +46,10 @@ impl fmt::Display for MsgpackError {
             Self::TooDeep { limit } => {
                 write!(f, "msgpack value nests deeper than the limit of {limit} levels")
             }
+            Self::TooManyElements { limit } => write!(
+                f,
+                "msgpack value has more than {limit} elements (the decode budget; raise DecodeLimits::max_elements)"
+            ),
             Self::TrailingBytes { count } => {
                 write!(f, "{count} unexpected byte(s) after the msgpack value: a message holds exactly one value")
             }

@@ -34,12 +34,16 @@ mod reply;
 pub mod salt_bytes;
 mod scan;
 mod value;
+mod value_convert;
 
 pub use envelope::{
     Crypt, PROTOCOL_VERSION, RawRequest, Request, decode_request, decode_request_as, encode_request, split_request,
 };
 pub use error::{DecodeError, EncodeError, EnvelopeError, MsgpackError};
-pub use reply::{BAD_LOAD_REPLY, HANDLER_EXCEPTION_REPLY, SERVER_BUSY_REPLY, decode_reply, encode_reply};
+pub use reply::{
+    BAD_LOAD_REPLY, BAD_LOAD_STRING_REPLY, DecodeLimits, HANDLER_EXCEPTION_REPLY, Refusal, SERVER_BUSY_REPLY, decode_reply,
+    decode_reply_with, encode_reply,
+};
 pub use scan::MAX_DEPTH;
 pub use value::Value;
 

@@ -17,13 +17,25 @@ pub const MAX_DEPTH: usize = 100;
 
 /// Returns the offset one past the end of the msgpack value starting at `start`.
 pub(crate) fn value_end(bytes: &[u8], start: usize) -> Result<usize, MsgpackError> {
+    value_end_within(bytes, start, u64::MAX)
+}
+
+/// [`value_end`], refusing a value made of more than `max_elements` items (scalars,
+/// strings, containers and map keys each count one), which bounds what decoding it
+/// can allocate.
+pub(crate) fn value_end_within(bytes: &[u8], start: usize, max_elements: u64) -> Result<usize, MsgpackError> {
     let mut pos = start;
+    let mut elements: u64 = 0;
     // Items still to read in the innermost open container (the top level is one item).
     let mut pending: u64 = 1;
     // `pending` of each enclosing container, innermost last.
     let mut stack: Vec<u64> = Vec::new();
     loop {
         let head = header(bytes, pos)?;
+        elements += 1;
+        if elements > max_elements {
+            return Err(MsgpackError::TooManyElements { limit: max_elements });
+        }
         pos = pos
             .checked_add(head.header_len)
             .and_then(|p| p.checked_add(head.data_len))
@@ -108,9 +120,10 @@ fn header(bytes: &[u8], pos: usize) -> Result<Header, MsgpackError> {
     })
 }
 
-/// Checks that `bytes` hold exactly one msgpack value within the depth limit.
-pub(crate) fn check_whole(bytes: &[u8]) -> Result<(), MsgpackError> {
-    let end = value_end(bytes, 0)?;
+/// Checks that `bytes` hold exactly one msgpack value within the depth limit and the
+/// element budget.
+pub(crate) fn check_whole(bytes: &[u8], max_elements: u64) -> Result<(), MsgpackError> {
+    let end = value_end_within(bytes, 0, max_elements)?;
     if end == bytes.len() { Ok(()) } else { Err(MsgpackError::TrailingBytes { count: bytes.len() - end }) }
 }
 
@@ -173,7 +186,23 @@ mod tests {
 
     #[test]
     fn trailing_bytes_are_counted() {
-        assert_eq!(check_whole(&[0x01, 0x02, 0x03]), Err(MsgpackError::TrailingBytes { count: 2 }));
-        assert_eq!(check_whole(&[0x90]), Ok(()));
+        assert_eq!(check_whole(&[0x01, 0x02, 0x03], u64::MAX), Err(MsgpackError::TrailingBytes { count: 2 }));
+        assert_eq!(check_whole(&[0x90], u64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn the_element_budget_counts_every_item() {
+        // [nil, nil, nil]: four items (the array and its three elements).
+        let three_nils = [0x93, 0xc0, 0xc0, 0xc0];
+        assert_eq!(check_whole(&three_nils, 4), Ok(()));
+        assert_eq!(check_whole(&three_nils, 3), Err(MsgpackError::TooManyElements { limit: 3 }));
+        // {"a": 1}: the map, its key and its value.
+        let map = [0x81, 0xa1, b'a', 0x01];
+        assert_eq!(check_whole(&map, 3), Ok(()));
+        assert_eq!(check_whole(&map, 2), Err(MsgpackError::TooManyElements { limit: 2 }));
+        // A long string is one item, however long.
+        let mut long = vec![0xdb, 0x00, 0x01, 0x00, 0x00];
+        long.resize(5 + 65_536, b'x');
+        assert_eq!(check_whole(&long, 1), Ok(()));
     }
 }

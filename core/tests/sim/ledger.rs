@@ -30,6 +30,7 @@ pub struct Ledger {
     retried: u64,
     replied: u64,
     timed_out: u64,
+    rejected: u64,
     cancelled: u64,
     closed_count: u64,
     failed: u64,
@@ -111,7 +112,7 @@ impl Ledger {
         );
         match &done.result {
             Ok(_) => self.replied += 1,
-            Err(RequestError::TimedOut { attempts }) => {
+            Err(RequestError::TimedOut { attempts } | RequestError::Unreachable { attempts, .. }) => {
                 self.timed_out += 1;
                 assert_eq!(*attempts, entry.sent, "{id}: TimedOut attempts");
                 let waited_since = entry.sent_at.last().copied().unwrap_or(entry.submitted_at);
@@ -124,6 +125,7 @@ impl Ledger {
             }
             Err(RequestError::Cancelled) => self.cancelled += 1,
             Err(RequestError::Closed) => self.closed_count += 1,
+            Err(RequestError::Rejected { .. }) => self.rejected += 1,
             Err(_) => self.failed += 1,
         }
     }
@@ -147,13 +149,14 @@ impl Ledger {
         assert_eq!(stats.retried, self.retried, "stats.retried");
         assert_eq!(stats.replied, self.replied, "stats.replied");
         assert_eq!(stats.timed_out, self.timed_out, "stats.timed_out");
+        assert_eq!(stats.rejected, self.rejected, "stats.rejected");
         assert_eq!(stats.cancelled, self.cancelled, "stats.cancelled");
         assert_eq!(stats.closed, self.closed_count, "stats.closed");
         assert_eq!(stats.failed, self.failed, "stats.failed");
         assert_eq!(stats.resets, self.resets, "stats.resets");
         assert_eq!(stats.connect_failures, self.connect_failures, "stats.connect_failures");
         assert_eq!(stats.send_failures, self.send_failures, "stats.send_failures");
-        let finished = stats.replied + stats.timed_out + stats.cancelled + stats.closed + stats.failed;
+        let finished = stats.replied + stats.rejected + stats.timed_out + stats.cancelled + stats.closed + stats.failed;
         assert_eq!(finished + client.pending() as u64, stats.submitted, "every request is pending or counted once");
         assert_eq!(client.is_closed(), self.closed, "is_closed()");
     }

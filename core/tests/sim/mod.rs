@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqchan_core::client::{
-    Client, ClientConfig, Completion, ConnectionState, Mode, RequestError, RequestId, RequestOptions, SocketAction,
+    Client, ClientConfig, Completion, ConnectError, ConnectErrorKind, ConnectionState, Mode, RequestError, RequestId, RequestOptions, SocketAction,
     SubmitError,
 };
 
@@ -89,6 +89,11 @@ pub fn opts(timeout: Duration, tries: u32) -> RequestOptions {
 
 /// An id that a client which accepted at most `n` requests never handed out (ids are
 /// not constructible from outside the crate, so take one from a scratch client).
+/// The connect failure the simulated connector reports.
+pub fn refused() -> ConnectError {
+    ConnectError::new(ConnectErrorKind::Refused, "simulated")
+}
+
 pub fn foreign_id(n: u64) -> RequestId {
     let mut config = pipelined(1);
     config.max_queued = n as usize + 1;
@@ -593,7 +598,7 @@ impl Sim {
         } else {
             self.socket = SocketState::Down;
             self.ledger.connect_failed();
-            self.client.handle_connect_failed(self.now);
+            self.client.handle_connect_failed(self.now, refused());
         }
     }
 

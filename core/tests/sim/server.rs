@@ -115,16 +115,14 @@ impl Server {
         attempt: u32,
         frames: &[Bytes],
     ) -> Option<(Duration, Vec<Bytes>)> {
-        let (envelope, payload) = if self.pipelined {
-            match frames {
-                [id_frame, delimiter, payload] if delimiter.is_empty() => (Some(id_frame.clone()), payload.clone()),
-                _ => panic!("the client sent a malformed pipelined request: {frames:?}"),
+        // Like a REP server: the envelope is every frame before the empty delimiter
+        // (the id frame, or nothing with plain lockstep framing), echoed in the reply.
+        let (envelope, payload) = match frames {
+            [id_frame, delimiter, payload] if delimiter.is_empty() && !id_frame.is_empty() => {
+                (Some(id_frame.clone()), payload.clone())
             }
-        } else {
-            match frames {
-                [delimiter, payload] if delimiter.is_empty() => (None, payload.clone()),
-                _ => panic!("the client sent a malformed lockstep request: {frames:?}"),
-            }
+            [delimiter, payload] if delimiter.is_empty() && !self.pipelined => (None, payload.clone()),
+            _ => panic!("the client sent a malformed request: {frames:?}"),
         };
         let behaviour = (self.policy)(id, attempt, &payload);
         let nth = self.received.len();
