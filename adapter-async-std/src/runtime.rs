@@ -11,8 +11,22 @@ use reqchan_driver::Runtime;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsyncStdRuntime;
 
+/// async-std runs one global executor per process, so one registry key serves it.
+const RUNTIME_KEY: u64 = u64::from_be_bytes(*b"asyncstd");
+
 impl Runtime for AsyncStdRuntime {
+    const NAME: &'static str = "async-std";
+
     type Sleep = Sleep;
+
+    /// async-std's global executor is always there (it starts on first use).
+    fn current() -> Option<Self> {
+        Some(AsyncStdRuntime)
+    }
+
+    fn key(&self) -> u64 {
+        RUNTIME_KEY
+    }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep(async_io::Timer::at(deadline))

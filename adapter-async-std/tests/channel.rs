@@ -61,7 +61,7 @@ async fn a_silent_server_sees_exactly_tries_transmissions_then_the_request_times
         }
         let stats = channel.stats();
         assert_eq!((stats.transmitted, stats.retried, stats.timed_out), (3, 2, 1));
-        assert!(stats.resets >= 3, "a lockstep timeout resets the REQ socket: {stats:?}");
+        assert!(stats.resets >= 3, "a lockstep timeout resets the socket: {stats:?}");
     })
     .await;
 }

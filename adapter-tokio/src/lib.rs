@@ -2,21 +2,22 @@
 //!
 //! A [`Channel`] sends requests to a ZeroMQ REP or ROUTER server (a Salt master, libzmq,
 //! zmq.rs) and resolves each exactly once: with the reply, or with a typed [`Error`]
-//! (refused, timed out after N attempts, connection lost, closed, undecodable reply).
-//! One driver task per channel owns the socket; the protocol logic is the sans-IO core
-//! in [`reqchan_core`].
+//! (refused, timed out after N attempts, unreachable and why, connection lost, closed,
+//! rejected by the server, undecodable reply). One driver task per channel owns the
+//! socket; the protocol logic is the sans-IO core in [`reqchan_core`]. Everything a
+//! client or a typed server needs is re-exported here.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use reqchan_tokio::{Channel, ChannelConfig, ChannelKey, RequestOptions, Value};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // A channel of its own, one request at a time on a REQ socket (as Salt does):
+//! // A channel of its own, one request at a time with REQ semantics (as Salt does):
 //! let channel = Channel::connect("tcp://127.0.0.1:4506", ChannelConfig::lockstep())?;
 //! let load = Value::map([("cmd", "ping".into())]);
 //! // Sent as {"enc": "clear", "load": {"cmd": "ping"}, "version": 3}:
 //! let reply: Value = channel.request(&load).await?;
-//! println!("{reply:?}");
+//! println!("{reply}");
 //!
 //! // Per-request options; the reply decoded into any serde type.
 //! let options = RequestOptions::default().timeout(Duration::from_secs(5)).tries(2);
@@ -28,7 +29,7 @@
 //! # let _ = bytes;
 //!
 //! // The shared channel for a key on this runtime (Salt's singleton), pipelined:
-//! // up to 64 requests in flight on a DEALER socket.
+//! // up to 64 requests in flight, matched to their replies by id.
 //! let key = ChannelKey::new("/etc/salt/pki/minion", "minion-1", "tcp://127.0.0.1:4506");
 //! let shared = Channel::get(key, ChannelConfig::pipelined(64))?;
 //! println!("{:?} {:?}", shared.state(), shared.stats());
@@ -36,10 +37,9 @@
 //! # }
 //! ```
 //!
-//! A `Channel` is also a [`tower_service::Service`] for `Bytes` (raw) and [`Value`]
-//! (enveloped) requests. Dropping a request's future cancels the request; dropping the
-//! last handle closes the channel. See [`reqchan_driver::client`] for how the driver
-//! runs and the choices it makes.
+//! A `Channel` is also a [`tower_service::Service`] for [`Value`] loads. Dropping a
+//! request's future cancels the request; a pending request keeps its channel alive.
+//! See [`reqchan_driver::client`] for how the driver runs and the choices it makes.
 
 mod client;
 mod runtime;
@@ -47,11 +47,16 @@ pub mod server;
 
 pub use client::Channel;
 pub use reqchan_core::client::{
-    Backoff, ClientConfig, ClientStats, ExponentialBackoff, Mode, RequestError, RequestOptions, SubmitError,
+    Backoff, ClientConfig, ClientStats, ConnectError, ConnectErrorKind, ExponentialBackoff, LockstepFraming, Mode,
+    RequestError, RequestOptions, SubmitError,
 };
-pub use reqchan_core::codec::{Crypt, Value};
+pub use reqchan_core::codec::{
+    self as codec, Crypt, DecodeError, DecodeLimits, EncodeError, Refusal, Value, decode_reply, encode_reply,
+};
 pub use reqchan_core::registry::ChannelKey;
+pub use reqchan_driver::Runtime;
 pub use reqchan_driver::client::{
     BuildError, ChannelConfig, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, live_drivers,
 };
+pub use reqchan_driver::server::Reply;
 pub use runtime::TokioRuntime;

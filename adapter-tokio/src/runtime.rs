@@ -14,11 +14,6 @@ pub struct TokioRuntime {
 }
 
 impl TokioRuntime {
-    /// The runtime the caller is running on, if any.
-    pub fn current() -> Option<Self> {
-        Handle::try_current().ok().map(Self::from_handle)
-    }
-
     /// The runtime behind `handle`.
     pub fn from_handle(handle: Handle) -> Self {
         Self { handle }
@@ -28,9 +23,19 @@ impl TokioRuntime {
     pub fn handle(&self) -> &Handle {
         &self.handle
     }
+}
 
-    /// A key for this runtime that no other live runtime shares (its `runtime::Id`).
-    pub fn key(&self) -> u64 {
+impl Runtime for TokioRuntime {
+    const NAME: &'static str = "tokio";
+
+    type Sleep = tokio::time::Sleep;
+
+    fn current() -> Option<Self> {
+        Handle::try_current().ok().map(Self::from_handle)
+    }
+
+    /// The runtime's `runtime::Id` (stable since tokio 1.49's `Handle::id`).
+    fn key(&self) -> u64 {
         let id = self.handle.id();
         // `Id` is an opaque non-zero integer that displays as itself.
         id.to_string().parse().unwrap_or_else(|_| {
@@ -40,10 +45,6 @@ impl TokioRuntime {
             hasher.finish()
         })
     }
-}
-
-impl Runtime for TokioRuntime {
-    type Sleep = tokio::time::Sleep;
 
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
         // The sleep registers with the timer of the runtime whose context is entered.

@@ -23,7 +23,7 @@
 //!
 //! // A server with a handler of your own.
 //! use reqchan_tokio::server::{Reply, ServerConfig, ServerOptions, Value};
-//! let options = ServerOptions::new(ServerConfig::default().with_max_concurrent(16));
+//! let options = ServerOptions::new(ServerConfig::default().max_concurrent(16));
 //! let custom = server::bind("tcp://127.0.0.1:0", SocketKind::Router, options, |request| async move {
 //!     let load = request.load_value().map_err(|e| e.to_string())?;
 //!     Reply::value(&Value::map([("got", load)])).map_err(|e| e.to_string())
@@ -38,7 +38,9 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqchan_core::codec::Crypt;
@@ -107,14 +109,43 @@ pub struct ShutdownReport {
 }
 
 /// A running server. Dropping it shuts the server down in the background; call
-/// [`shutdown`](Self::shutdown) to wait for that and get the report.
+/// [`shutdown`](Self::shutdown) to wait for that and get the report, or await the
+/// handle itself to wait until the server ends (stopped by a [`Stopper`], or failed),
+/// with why it ended.
 #[derive(Debug)]
 pub struct ServerHandle {
     endpoint: String,
     kind: SocketKind,
     stats: StatsHandle,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Stopper,
     done: Option<oneshot::Receiver<Result<ShutdownReport, ServeError>>>,
+}
+
+/// Asks a server to shut down gracefully, from anywhere; see [`ServerHandle::stopper`].
+#[derive(Debug, Clone)]
+pub struct Stopper(Arc<Mutex<Option<oneshot::Sender<()>>>>);
+
+impl Stopper {
+    /// Starts the graceful shutdown (once; later calls do nothing). Await the
+    /// [`ServerHandle`] to learn when it is done.
+    pub fn stop(&self) {
+        let sender = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(());
+        }
+    }
+}
+
+/// Awaiting a handle waits until the server ends: `Ok` with its report after a graceful
+/// shutdown (asked through a [`Stopper`]), or the error that ended it. Dropping the
+/// future before then shuts the server down, as dropping the handle does.
+impl IntoFuture for ServerHandle {
+    type Output = Result<ShutdownReport, ServerError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(mut self) -> Self::IntoFuture {
+        Box::pin(async move { self.wait().await })
+    }
 }
 
 impl ServerHandle {
@@ -144,10 +175,14 @@ impl ServerHandle {
     /// handlers finish within the grace period (`ServerOptions::shutdown_grace`), every
     /// reply is flushed (bounded by [`FLUSH_TIMEOUT`]), then the socket is gone.
     pub async fn shutdown(mut self) -> Result<ShutdownReport, ServerError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.stop();
         self.wait().await
+    }
+
+    /// A handle that can start the graceful shutdown from elsewhere (a signal handler,
+    /// another task) while this handle is awaited.
+    pub fn stopper(&self) -> Stopper {
+        self.stop.clone()
     }
 
     /// Waits until the server stops (after [`shutdown`](Self::shutdown) from elsewhere,
@@ -165,9 +200,7 @@ impl ServerHandle {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.stop();
     }
 }
 
@@ -220,9 +253,13 @@ where
         })
         .map_err(ServerError::Start)?;
     match bound_rx.await {
-        Ok(Ok((endpoint, stats))) => {
-            Ok(ServerHandle { endpoint, kind, stats, stop: Some(stop_tx), done: Some(done_rx) })
-        }
+        Ok(Ok((endpoint, stats))) => Ok(ServerHandle {
+            endpoint,
+            kind,
+            stats,
+            stop: Stopper(Arc::new(Mutex::new(Some(stop_tx)))),
+            done: Some(done_rx),
+        }),
         Ok(Err(e)) => Err(ServerError::Bind(e)),
         Err(_) => Err(ServerError::Crashed),
     }

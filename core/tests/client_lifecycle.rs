@@ -418,10 +418,7 @@ fn a_request_expiring_before_any_connect_failed_is_a_plain_timeout_and_a_later_s
     // The first connect fails, the retry succeeds after the reconnect pause (100 ms):
     // a request that times out before that is unreachable, one after it is not.
     let early = sim.submit("early", opts(ms(50), 1)).unwrap();
-    assert_eq!(
-        sim.run_until_done(early).result,
-        Err(RequestError::Unreachable { attempts: 0, cause: refused() })
-    );
+    assert_eq!(sim.run_until_done(early).result, Err(RequestError::Unreachable { attempts: 0, cause: refused() }));
     sim.server.behave(Behaviour::Silent);
     let late = sim.submit("late", opts(ms(500), 1)).unwrap();
     assert_eq!(sim.run_until_done(late).result, Err(RequestError::TimedOut { attempts: 1 }));

@@ -27,8 +27,7 @@ fn answer(client: &mut Client, options: RequestOptions, reply: &[u8]) -> Result<
     let id = client.submit(now, Bytes::from_static(b"request"), options).unwrap();
     let sent: Transmit = client.poll_transmit(now).unwrap();
     let frames = sent.frames();
-    let echo: Vec<Bytes> =
-        frames[..frames.len() - 1].iter().cloned().chain([Bytes::copy_from_slice(reply)]).collect();
+    let echo: Vec<Bytes> = frames[..frames.len() - 1].iter().cloned().chain([Bytes::copy_from_slice(reply)]).collect();
     client.handle_reply(now, &echo);
     let done = client.poll_completion().unwrap();
     assert_eq!(done.id, id);

@@ -57,7 +57,7 @@ fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socke
     let sent = client.poll_transmit(t0).unwrap();
     assert_eq!((sent.id, sent.attempt), (first, 1));
 
-    // The REQ socket's peer died while it was idle: the send itself fails.
+    // The socket's peer died while it was idle: the send itself fails.
     let t1 = t0 + Duration::from_millis(10);
     client.handle_send_failed(t1, first);
     client.handle_peer_lost(t1);

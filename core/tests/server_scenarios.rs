@@ -137,7 +137,7 @@ fn a_dealer_request_id_frame_is_echoed_and_replies_leave_out_of_order() {
 
 #[test]
 fn every_malformed_message_is_answered_bad_load_and_good_ones_still_work() {
-    let config = ServerConfig::default().with_max_message_size(256);
+    let config = ServerConfig::default().max_message_size(256);
     let mut h = Harness::new(config);
     let bad_payloads: Vec<(Bytes, ReasonCheck)> = vec![
         (b(b"\xc1garbage"), |r| matches!(r, RejectReason::Envelope(codec::EnvelopeError::NotMsgpack(_)))),
@@ -212,7 +212,7 @@ fn a_message_without_frames_is_dropped_and_counted() {
 
 #[test]
 fn handler_errors_panics_and_oversized_replies_get_salts_exception_reply() {
-    let config = ServerConfig::default().with_max_message_size(64);
+    let config = ServerConfig::default().max_message_size(64);
     let mut h = Harness::new(config);
     for peer in [&b"a"[..], b"b", b"c"] {
         h.recv(vec![Bytes::copy_from_slice(peer), Bytes::new(), request(Value::Nil)]);
@@ -237,7 +237,7 @@ fn handler_errors_panics_and_oversized_replies_get_salts_exception_reply() {
 
 #[test]
 fn a_slow_handler_is_answered_at_its_deadline_and_its_late_result_is_discarded() {
-    let config = ServerConfig::default().with_request_timeout(Duration::from_secs(5));
+    let config = ServerConfig::default().request_timeout(Duration::from_secs(5));
     let mut h = Harness::new(config);
     assert_eq!(h.server.poll_timeout(), None);
     let start = h.now;
@@ -262,7 +262,7 @@ fn a_slow_handler_is_answered_at_its_deadline_and_its_late_result_is_discarded()
 
 #[test]
 fn over_max_concurrent_requests_queue_then_are_refused_busy() {
-    let config = ServerConfig::default().with_max_concurrent(2).with_max_queued(1);
+    let config = ServerConfig::default().max_concurrent(2).max_queued(1);
     let mut h = Harness::new(config);
     for peer in [&b"1"[..], b"2", b"3", b"4"] {
         h.recv(vec![Bytes::copy_from_slice(peer), Bytes::new(), request(Value::Nil)]);
@@ -284,7 +284,7 @@ fn over_max_concurrent_requests_queue_then_are_refused_busy() {
 
 #[test]
 fn a_request_queued_past_its_timeout_is_answered_busy_and_never_started() {
-    let config = ServerConfig::default().with_max_concurrent(1).with_request_timeout(Duration::from_secs(2));
+    let config = ServerConfig::default().max_concurrent(1).request_timeout(Duration::from_secs(2));
     let mut h = Harness::new(config);
     h.recv(from_req(b"a", request(Value::Nil)));
     h.advance(Duration::from_secs(1));
@@ -316,7 +316,7 @@ fn a_request_queued_past_its_timeout_is_answered_busy_and_never_started() {
 
 #[test]
 fn shutdown_refuses_queued_and_new_requests_and_waits_for_running_ones_within_grace() {
-    let config = ServerConfig::default().with_max_concurrent(2);
+    let config = ServerConfig::default().max_concurrent(2);
     let mut h = Harness::new(config);
     for peer in [&b"1"[..], b"2", b"3"] {
         h.recv(vec![Bytes::copy_from_slice(peer), Bytes::new(), request(Value::Nil)]);
@@ -373,7 +373,7 @@ fn transmits_say_what_they_are() {
 
 #[test]
 fn time_never_runs_backwards() {
-    let config = ServerConfig::default().with_request_timeout(Duration::from_secs(1));
+    let config = ServerConfig::default().request_timeout(Duration::from_secs(1));
     let mut h = Harness::new(config);
     let t0 = h.now;
     h.now = t0 + Duration::from_secs(10);
@@ -387,9 +387,9 @@ fn time_never_runs_backwards() {
 #[test]
 fn invalid_configs_are_refused_with_a_reason() {
     for config in [
-        ServerConfig::default().with_max_concurrent(0),
-        ServerConfig::default().with_max_message_size(0),
-        ServerConfig::default().with_request_timeout(Duration::ZERO),
+        ServerConfig::default().max_concurrent(0),
+        ServerConfig::default().max_message_size(0),
+        ServerConfig::default().request_timeout(Duration::ZERO),
     ] {
         let err = Server::new(config).unwrap_err();
         assert!(err.to_string().starts_with("invalid server config: "), "{err}");

@@ -428,10 +428,10 @@ impl Harness {
             if choice.max_message_size == u8::MAX { 0 } else { 24 + usize::from(choice.max_message_size) };
         let request_timeout = Duration::from_millis(1 + u64::from(choice.request_timeout_ms));
         let config = ServerConfig::new(framing)
-            .with_max_concurrent(max_concurrent)
-            .with_max_queued(usize::from(choice.max_queued % 5))
-            .with_max_message_size(max_message_size)
-            .with_request_timeout(request_timeout);
+            .max_concurrent(max_concurrent)
+            .max_queued(usize::from(choice.max_queued % 5))
+            .max_message_size(max_message_size)
+            .request_timeout(request_timeout);
         let invalid = max_concurrent == 0 || max_message_size == 0;
         let server = match Server::new(config.clone()) {
             Ok(server) => server,

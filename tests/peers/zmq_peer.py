@@ -10,9 +10,13 @@ what really reached the server. It answers by the request's content:
 - contains b"multi-frame":  replies two frames
 - contains b"bytes-please": replies {"bin": <bin 00 ff>, "str": <str ff fe, not UTF-8>}
 - contains b"no-reply":     does not reply (ROUTER only; a REP must answer to go on)
+- contains b"refuse-<kind>": answers one of the refusals, as Salt or reqchan encode
+  them: bad-load-map {"msg": "bad load"}, bad-load-str "bad load", busy
+  {"msg": "server busy"}, exception "Some exception handling minion payload"
 - anything else:            echoes the payload
 
-`--silent` never replies (use with `--type router`). The peer exits by itself after
+`--silent` never replies (use with `--type router`); `--duplicate` (ROUTER) sends every
+reply twice, as a misbehaving server or device might. The peer exits by itself after
 `--max-seconds`, and at once if its stdin closes (the test that started it is gone).
 """
 
@@ -26,6 +30,13 @@ import zmq
 
 BYTES_REPLY = b"\x82\xa3bin\xc4\x02\x00\xff\xa3str\xa2\xff\xfe"
 
+REFUSALS = {
+    b"refuse-bad-load-map": b"\x81\xa3msg\xa8bad load",
+    b"refuse-bad-load-str": b"\xa8bad load",
+    b"refuse-busy": b"\x81\xa3msg\xabserver busy",
+    b"refuse-exception": b"\xd9\x26Some exception handling minion payload",
+}
+
 
 def respond(payload):
     if b"garbage" in payload:
@@ -36,6 +47,9 @@ def respond(payload):
         return [BYTES_REPLY]
     if b"no-reply" in payload:
         return None
+    for marker, refusal in REFUSALS.items():
+        if marker in payload:
+            return [refusal]
     return [payload]
 
 
@@ -52,6 +66,7 @@ def main():
     parser.add_argument("--type", choices=["rep", "router"], default="rep")
     parser.add_argument("--bind", default="tcp://127.0.0.1:*")
     parser.add_argument("--silent", action="store_true")
+    parser.add_argument("--duplicate", action="store_true")
     parser.add_argument("--max-seconds", type=float, default=120.0)
     args = parser.parse_args()
 
@@ -81,6 +96,8 @@ def main():
                 sock.send(b"")  # a REP socket must answer before it can receive again
             continue
         sock.send_multipart(envelope + reply)
+        if args.duplicate and args.type == "router":
+            sock.send_multipart(envelope + reply)
 
 
 if __name__ == "__main__":

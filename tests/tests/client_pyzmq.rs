@@ -37,7 +37,7 @@ async fn round_trips_against_pyzmq_rep_and_router() {
     for kind in ["rep", "router"] {
         let peer = PythonPeer::start(&python, PEER, &["--type", kind]).await;
         for config in modes() {
-            let mode = config.client.mode;
+            let mode = config.client_config().mode;
             let channel = Channel::connect(peer.endpoint(), config).unwrap();
             let requests = (0..50).map(|n| {
                 let channel = channel.clone();
@@ -59,7 +59,7 @@ async fn round_trips_against_pyzmq_rep_and_router() {
 async fn a_silent_pyzmq_server_sees_exactly_tries_fresh_transmissions() {
     let Some(python) = python() else { return };
     for config in modes() {
-        let mode = config.client.mode;
+        let mode = config.client_config().mode;
         let mut peer = PythonPeer::start(&python, PEER, &["--type", "router", "--silent"]).await;
         let channel = Channel::connect(peer.endpoint(), config).unwrap();
         let payload = Bytes::from_static(b"\x81\xa1n\x07");
@@ -106,7 +106,7 @@ struct Tally {
 async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
     let Some(python) = python() else { return };
     for config in modes() {
-        let mode = config.client.mode;
+        let mode = config.client_config().mode;
         let mut peer = PythonPeer::start(&python, PEER, &["--type", "rep"]).await;
         let endpoint = peer.endpoint().to_owned();
         let config = config.timeout(Duration::from_millis(500)).tries(4);
@@ -173,7 +173,7 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
 async fn an_idle_channel_notices_a_killed_server_and_its_next_request_does_not_pay_for_it() {
     let Some(python) = python() else { return };
     for config in modes() {
-        let mode = config.client.mode;
+        let mode = config.client_config().mode;
         let mut peer = PythonPeer::start(&python, PEER, &["--type", "rep"]).await;
         let endpoint = peer.endpoint().to_owned();
         let channel = Channel::connect(&endpoint, config.timeout(Duration::from_secs(10)).tries(1)).unwrap();

@@ -36,8 +36,10 @@ fn one_live_channel_per_key_and_runtime() {
         let server = ZmqRsServer::rep("tcp://127.0.0.1:0").await;
         let other = ZmqRsServer::rep("tcp://127.0.0.1:0").await;
         let a = Channel::get(key(server.endpoint()), ChannelConfig::lockstep()).unwrap();
-        let b = Channel::get(key(server.endpoint()), ChannelConfig::pipelined(8)).unwrap();
-        assert!(a.same_channel(&b), "same key, same runtime: one channel (the first config wins)");
+        let b = Channel::get(key(server.endpoint()), ChannelConfig::lockstep()).unwrap();
+        assert!(a.same_channel(&b), "same key, same runtime: one channel");
+        let conflicting = Channel::get(key(server.endpoint()), ChannelConfig::pipelined(8));
+        assert!(matches!(conflicting, Err(reqchan_tokio::BuildError::ConfigMismatch { .. })), "never ignored silently");
         let c = Channel::get(key(other.endpoint()), ChannelConfig::lockstep()).unwrap();
         assert!(!a.same_channel(&c));
         let d = Channel::get(key(server.endpoint()).with_crypt(reqchan_tokio::Crypt::Clear), ChannelConfig::lockstep());

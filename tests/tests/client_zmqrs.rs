@@ -79,7 +79,7 @@ async fn ipc_endpoints_work_in_both_modes() {
 #[tokio::test]
 async fn a_silent_server_sees_exactly_tries_transmissions() {
     for config in [ChannelConfig::lockstep(), ChannelConfig::pipelined(8)] {
-        let lockstep = config.client.mode == reqchan_tokio::Mode::Lockstep;
+        let lockstep = config.client_config().mode == reqchan_tokio::Mode::Lockstep;
         let server = ZmqRsServer::router(TCP_ANY, true).await;
         let channel = Channel::connect(server.endpoint(), config).unwrap();
         let options = RequestOptions::default().timeout(Duration::from_millis(150)).tries(3);
@@ -91,7 +91,7 @@ async fn a_silent_server_sees_exactly_tries_transmissions() {
         assert_eq!(within(LIMIT, "three transmissions received", server.wait_received(3)).await, 3);
         let stats = channel.stats();
         assert_eq!((stats.transmitted, stats.retried, stats.timed_out), (3, 2, 1));
-        // Lockstep resets the REQ socket after each timed-out attempt; pipelined re-sends.
+        // Lockstep resets its socket after each timed-out attempt; pipelined re-sends.
         assert_eq!(stats.resets, if lockstep { 3 } else { 0 });
     }
 }
@@ -120,7 +120,7 @@ async fn garbage_replies_are_typed_errors_and_the_channel_keeps_working() {
 #[tokio::test]
 async fn dropping_a_request_future_cancels_it() {
     for config in [ChannelConfig::lockstep(), ChannelConfig::pipelined(8)] {
-        let lockstep = config.client.mode == reqchan_tokio::Mode::Lockstep;
+        let lockstep = config.client_config().mode == reqchan_tokio::Mode::Lockstep;
         let server = ZmqRsServer::router(TCP_ANY, true).await;
         let channel = Channel::connect(server.endpoint(), config).unwrap();
         let request = channel.request_raw(Bytes::from_static(b"no-reply"));
@@ -128,7 +128,7 @@ async fn dropping_a_request_future_cancels_it() {
         drop(request);
         within(LIMIT, "cancelled", channel.wait_for_stats(|s| s.cancelled == 1)).await;
         assert_eq!(channel.pending(), 0);
-        // A cancelled lockstep attempt resets the REQ socket; a pipelined one needs not.
+        // A cancelled lockstep attempt resets the socket; a pipelined one needs not.
         assert_eq!(channel.stats().resets, u64::from(lockstep));
         // Never sent again, and the channel still works.
         let echo = ZmqRsServer::rep(TCP_ANY).await;
@@ -141,8 +141,7 @@ async fn dropping_a_request_future_cancels_it() {
 #[tokio::test]
 async fn close_completes_every_pending_request() {
     let server = ZmqRsServer::router(TCP_ANY, true).await;
-    let mut config = ChannelConfig::lockstep();
-    config.client.defaults.timeout = Duration::from_secs(30);
+    let config = ChannelConfig::lockstep().timeout(Duration::from_secs(30));
     let channel = Channel::connect(server.endpoint(), config).unwrap();
     let requests: Vec<_> = (0..3).map(|n| channel.request_raw(Bytes::from(format!("no-reply {n}")))).collect();
     within(LIMIT, "first transmitted", channel.wait_for_stats(|s| s.transmitted == 1)).await;
@@ -167,8 +166,13 @@ async fn dropping_the_last_handle_closes_the_channel() {
     let request = channel.request_raw(&b"no-reply"[..]);
     within(LIMIT, "transmitted", channel.wait_for_stats(|s| s.transmitted == 1)).await;
     drop(channel);
-    let result = within(LIMIT, "request after the last handle dropped", request).await;
-    assert_eq!(result.unwrap_err(), Error::Request(RequestError::Closed));
+    // The pending request keeps the channel alive...
+    let mut request = Box::pin(request);
+    let still_pending = tokio::time::timeout(Duration::from_millis(200), request.as_mut()).await;
+    assert!(still_pending.is_err(), "the request was completed: {still_pending:?}");
+    assert_eq!(watch.current(), ConnectionState::Connected);
+    // ...until its future is gone too: then the channel closes.
+    drop(request);
     assert_eq!(within(LIMIT, "closed", watch.wait_for(|_| false)).await, ConnectionState::Closed);
 }
 
@@ -180,7 +184,10 @@ async fn no_server_times_out_in_the_queue_without_hanging() {
     let channel = Channel::connect(&format!("tcp://127.0.0.1:{port}"), config).unwrap();
     let options = RequestOptions::default().timeout(Duration::from_millis(300)).tries(2);
     let result = within(LIMIT, "request to nobody", channel.request_raw_with(&b"x"[..], options)).await;
-    assert_eq!(result.unwrap_err(), Error::Request(RequestError::TimedOut { attempts: 0 }));
+    // It never got a connection, and the error says why.
+    let error = result.unwrap_err();
+    let Error::Request(RequestError::Unreachable { attempts: 0, cause }) = &error else { panic!("{error:?}") };
+    assert_eq!(cause.kind(), reqchan_tokio::ConnectErrorKind::Refused, "{error}");
     assert_eq!(channel.state(), ConnectionState::Connecting);
 }
 
@@ -209,13 +216,19 @@ async fn channel_is_a_tower_service() {
     let channel = Channel::connect(server.endpoint(), ChannelConfig::pipelined(4)).unwrap();
     let reply = within(LIMIT, "Value service", channel.clone().oneshot(ping(5))).await.unwrap();
     assert_eq!(load_of(&reply), &ping(5));
-    let mut raw = ServiceBuilder::new().timeout(Duration::from_secs(5)).service(channel.clone());
-    let ready = within(LIMIT, "ready", ServiceExt::<Bytes>::ready(&mut raw)).await.unwrap();
-    let reply = within(LIMIT, "Bytes service", ready.call(Bytes::from_static(b"raw"))).await.unwrap();
+    // One `Service` impl: `ready()` needs no annotation.
+    let mut stack = ServiceBuilder::new().timeout(Duration::from_secs(5)).service(channel.clone());
+    let ready = within(LIMIT, "ready", stack.ready()).await.unwrap();
+    let reply = within(LIMIT, "through the stack", ready.call(ping(6))).await.unwrap();
+    assert_eq!(load_of(&reply), &ping(6));
+    // Raw bytes, as the docs say: `service_fn` over `request_raw`.
+    let raw_channel = channel.clone();
+    let raw = tower::service_fn(move |payload: Bytes| raw_channel.request_raw(payload));
+    let reply = within(LIMIT, "raw service", raw.oneshot(Bytes::from_static(b"raw"))).await.unwrap();
     assert_eq!(reply, Bytes::from_static(b"raw"));
     channel.close();
     let mut closed = channel.clone();
-    let refused = within(LIMIT, "closed service", ServiceExt::<Bytes>::ready(&mut closed)).await;
+    let refused = within(LIMIT, "closed service", closed.ready()).await;
     assert!(refused.is_err());
 }
 
@@ -226,12 +239,11 @@ async fn a_concurrency_limit_in_front_turns_queue_full_into_backpressure() {
     // Lockstep: one request in flight, `max_queued` behind it. The silent server makes
     // every request stay until its 200 ms timeout.
     let server = ZmqRsServer::router(TCP_ANY, true).await;
-    let mut config = ChannelConfig::lockstep().timeout(Duration::from_millis(200)).tries(1);
-    config.client.max_queued = 2;
+    let config = ChannelConfig::lockstep().timeout(Duration::from_millis(200)).tries(1).max_queued(2);
     let channel = Channel::connect(server.endpoint(), config).unwrap();
 
     // Bare, five callers at once overflow the queue: load shedding.
-    let bare: Vec<_> = (0..5u8).map(|n| channel.request_raw(vec![n])).collect();
+    let bare: Vec<_> = (0..5u64).map(|n| channel.request::<_, Value>(&ping(n))).collect();
     let results = within(LIMIT, "bare calls", futures::future::join_all(bare)).await;
     let refused = results.iter().filter(|r| matches!(r, Err(Error::Submit(SubmitError::QueueFull { .. })))).count();
     assert!(refused >= 1, "{results:?}");
@@ -239,9 +251,9 @@ async fn a_concurrency_limit_in_front_turns_queue_full_into_backpressure() {
     // Behind a limit of `max_queued`, `ready` waits instead and nothing is refused.
     let mut limited = ServiceBuilder::new().concurrency_limit(2).service(channel.clone());
     let mut calls = Vec::new();
-    for n in 0..5u8 {
-        let ready = within(LIMIT, "ready", ServiceExt::<Bytes>::ready(&mut limited)).await.unwrap();
-        calls.push(tokio::spawn(ready.call(Bytes::from(vec![n]))));
+    for n in 0..5u64 {
+        let ready = within(LIMIT, "ready", limited.ready()).await.unwrap();
+        calls.push(tokio::spawn(ready.call(ping(n))));
     }
     for call in calls {
         // Timed out, in flight or still queued (the timeout runs from submission).

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::future::join_all;
 use reqchan_tests::salt::{SaltMaster, salt_master};
 use reqchan_tests::within;
-use reqchan_tokio::{Channel, ChannelConfig, Value};
+use reqchan_tokio::{Channel, ChannelConfig, Error, Refusal, RequestError, RequestOptions, Value};
 
 /// The master starts in a few seconds; the first request waits for it in the queue.
 const LIMIT: Duration = Duration::from_secs(120);
@@ -52,8 +52,16 @@ async fn a_real_salt_master_answers_reqchans_clear_requests() {
     let reply: Value = reqchan_core::codec::decode_reply(&not_msgpack.unwrap()).unwrap();
     assert_eq!(reply, Value::map([("msg", "bad load".into())]));
 
+    // The same refusals, byte for byte what reqchan recognises: with detection on (as
+    // every enveloped `request` has), they are typed errors, counted apart.
+    let detect = RequestOptions::default().detect_refusals(true);
+    for payload in [&b"\x92\x01\x02"[..], &b"\xc1"[..]] {
+        let refused = within(LIMIT, "refused payload", lockstep.request_raw_with(payload, detect)).await;
+        assert_eq!(refused, Err(Error::Request(RequestError::Rejected { reason: Refusal::BadLoad })));
+    }
+
     let stats = lockstep.stats();
-    assert_eq!((stats.transmitted, stats.replied, stats.retried), (3, 3, 0), "{stats:?}");
+    assert_eq!((stats.transmitted, stats.replied, stats.rejected, stats.retried), (5, 3, 2, 0), "{stats:?}");
     drop((lockstep, pipelined));
     within(LIMIT, "master stop", master.stop()).await;
 }

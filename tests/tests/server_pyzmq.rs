@@ -98,7 +98,7 @@ async fn req_client_gets_echoes_and_bad_load_for_garbage_on_rep() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_replies_complete_out_of_order_and_match_their_dealer_ids() {
-    let options = ServerOptions::new(ServerConfig::default().with_max_concurrent(16));
+    let options = ServerOptions::new(ServerConfig::default().max_concurrent(16));
     let server = within(LIMIT, "bind", server::bind(LOCAL, SocketKind::Router, options, test_handler)).await.unwrap();
     let Some(mut peer) = client(server.endpoint(), &["dealer-burst", "8"]).await else { return };
     let lines = within(LIMIT, "dealer-burst", lines_until_done(&mut peer)).await;
@@ -172,8 +172,8 @@ async fn a_panicking_or_failing_handler_gets_salts_exception_reply_and_the_serve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_requests_in_flight_delivers_every_reply() {
     // Each request takes 300 ms; shutdown starts while all 64 are running.
-    let options = ServerOptions::new(ServerConfig::default().with_max_concurrent(64))
-        .with_shutdown_grace(Duration::from_secs(10));
+    let options =
+        ServerOptions::new(ServerConfig::default().max_concurrent(64)).shutdown_grace(Duration::from_secs(10));
     let handler = |request: IncomingRequest| async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         Ok::<_, String>(Reply::msgpack(request.load_bytes()))
@@ -193,8 +193,8 @@ async fn shutdown_with_requests_in_flight_delivers_every_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_grace_cuts_slow_handlers_off_with_an_exception_reply_not_silence() {
-    let options = ServerOptions::new(ServerConfig::default().with_max_concurrent(64))
-        .with_shutdown_grace(Duration::from_millis(100));
+    let options =
+        ServerOptions::new(ServerConfig::default().max_concurrent(64)).shutdown_grace(Duration::from_millis(100));
     let handler = |request: IncomingRequest| async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
         Ok::<_, String>(Reply::msgpack(request.load_bytes()))

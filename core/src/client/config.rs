@@ -54,7 +54,7 @@ pub enum LockstepFraming {
 
 /// Everything a [`Client`](super::Client) needs to know, checked by
 /// [`Client::new`](super::Client::new).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// Lockstep (REQ semantics) or pipelined. Default: lockstep.

@@ -41,8 +41,8 @@ pub use envelope::{
 };
 pub use error::{DecodeError, EncodeError, EnvelopeError, MsgpackError};
 pub use reply::{
-    BAD_LOAD_REPLY, BAD_LOAD_STRING_REPLY, DecodeLimits, HANDLER_EXCEPTION_REPLY, Refusal, SERVER_BUSY_REPLY, decode_reply,
-    decode_reply_with, encode_reply,
+    BAD_LOAD_REPLY, BAD_LOAD_STRING_REPLY, DecodeLimits, HANDLER_EXCEPTION_REPLY, Refusal, SERVER_BUSY_REPLY,
+    decode_reply, decode_reply_with, encode_reply,
 };
 pub use scan::MAX_DEPTH;
 pub use value::Value;

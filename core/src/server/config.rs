@@ -60,31 +60,31 @@ impl ServerConfig {
     }
 
     /// Sets [`framing`](Self::framing).
-    pub fn with_framing(mut self, framing: Framing) -> Self {
+    pub fn framing(mut self, framing: Framing) -> Self {
         self.framing = framing;
         self
     }
 
     /// Sets [`max_concurrent`](Self::max_concurrent).
-    pub fn with_max_concurrent(mut self, max_concurrent: usize) -> Self {
+    pub fn max_concurrent(mut self, max_concurrent: usize) -> Self {
         self.max_concurrent = max_concurrent;
         self
     }
 
     /// Sets [`max_queued`](Self::max_queued).
-    pub fn with_max_queued(mut self, max_queued: usize) -> Self {
+    pub fn max_queued(mut self, max_queued: usize) -> Self {
         self.max_queued = max_queued;
         self
     }
 
     /// Sets [`max_message_size`](Self::max_message_size).
-    pub fn with_max_message_size(mut self, max_message_size: usize) -> Self {
+    pub fn max_message_size(mut self, max_message_size: usize) -> Self {
         self.max_message_size = max_message_size;
         self
     }
 
     /// Sets [`request_timeout`](Self::request_timeout).
-    pub fn with_request_timeout(mut self, request_timeout: Duration) -> Self {
+    pub fn request_timeout(mut self, request_timeout: Duration) -> Self {
         self.request_timeout = request_timeout;
         self
     }

@@ -7,7 +7,7 @@
 /// Every accepted request ends in exactly one of `handler_replies`, `handler_errors`,
 /// `handler_panics`, `replies_too_large`, `timed_out_running`, `timed_out_queued` or
 /// `refused_shutting_down_queued`. `replies_sent` counts every transmit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct ServerStats {
     /// Messages received.

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqchan_core::client::{
-    Client, ClientConfig, Completion, ConnectError, ConnectErrorKind, ConnectionState, Mode, RequestError, RequestId, RequestOptions, SocketAction,
-    SubmitError,
+    Client, ClientConfig, Completion, ConnectError, ConnectErrorKind, ConnectionState, Mode, RequestError, RequestId,
+    RequestOptions, SocketAction, SubmitError,
 };
 
 pub use ledger::{Entry, Ledger};
@@ -114,7 +114,7 @@ pub struct Net {
     pub jitter: Duration,
     /// Probability that a message (either way) is lost.
     pub loss: f64,
-    /// Probability that a reply arrives twice (pipelined only: a REQ socket never
+    /// Probability that a reply arrives twice (pipelined only: a lockstep socket never
     /// delivers a second reply to one request).
     pub duplicate: f64,
 }

@@ -18,9 +18,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use reqchan_core::client::{
-    Client, Completion, ConnectReason, RequestError, RequestId, RequestOptions, SocketAction, SubmitError,
+    Client, Completion, ConnectError, ConnectReason, RequestError, RequestId, RequestOptions, SocketAction, SubmitError,
 };
-use zeromq::ZmqResult;
 
 use super::error::Error;
 use super::socket::{self, Conn, Connected, Event};
@@ -54,7 +53,7 @@ struct Waiter {
 enum Link {
     /// No socket: waiting for the core to ask for one.
     Idle,
-    Connecting(BoxFuture<'static, ZmqResult<Connected>>),
+    Connecting(BoxFuture<'static, Result<Connected, ConnectError>>),
     Open(Conn),
     Closed,
 }
@@ -135,11 +134,18 @@ impl<R: Runtime> Driver<R> {
             return false;
         };
         let now = Instant::now();
+        self.handle_command(now, command);
+        self.drain(now);
+        true
+    }
+
+    /// Feeds one command to the core; the caller drains.
+    fn handle_command(&mut self, now: Instant, command: Option<Command>) {
         match command {
             Some(Command::Submit { token, payload, options, reply }) => {
                 if reply.is_canceled() {
                     // The caller gave up before the request reached us: never submit it.
-                    return true;
+                    return;
                 }
                 match self.core.submit(now, payload, options) {
                     Ok(id) => {
@@ -152,7 +158,7 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Some(Command::Cancel { token }) => {
-                let Some(id) = self.tokens.remove(&token) else { return true };
+                let Some(id) = self.tokens.remove(&token) else { return };
                 tracing::debug!(request = %id, "cancelled by the caller");
                 self.core.cancel(now, id);
             }
@@ -161,8 +167,20 @@ impl<R: Runtime> Driver<R> {
                 self.core.close(now);
             }
         }
-        self.drain(now);
-        true
+    }
+
+    /// Feeds the core every command already waiting, so that a cancel (or a close)
+    /// made before a transmission is applied before it: nothing a caller has given up
+    /// on is sent because its cancel was queued behind other work.
+    fn absorb_commands(&mut self, now: Instant) {
+        while !self.core.is_closed() {
+            match self.commands.try_recv() {
+                Ok(command) => self.handle_command(now, Some(command)),
+                // Empty (the next poll_command registers the wakeup), or all senders
+                // gone: poll_command sees the end of the stream and closes.
+                Err(_) => break,
+            }
+        }
     }
 
     fn poll_connect(&mut self, cx: &mut Context<'_>) -> bool {
@@ -178,7 +196,7 @@ impl<R: Runtime> Driver<R> {
             Err(error) => {
                 tracing::warn!(endpoint = %self.endpoint, %error, "cannot connect; will retry after the reconnect backoff");
                 self.link = Link::Idle;
-                self.core.handle_connect_failed(now);
+                self.core.handle_connect_failed(now, error);
             }
         }
         self.drain(now);
@@ -233,8 +251,10 @@ impl<R: Runtime> Driver<R> {
         true
     }
 
-    /// Carries out the core's outputs, in the documented order.
+    /// Carries out the core's outputs, in the documented order, after taking in every
+    /// command already waiting.
     fn drain(&mut self, now: Instant) {
+        self.absorb_commands(now);
         // A socket that refuses a transmission is reported lost, which makes the core
         // reset it; at most twice, so a confused socket cannot loop us.
         for _ in 0..3 {

@@ -3,6 +3,7 @@
 
 use reqchan_core::client::{ConfigError, RequestError, SubmitError};
 use reqchan_core::codec::{Crypt, DecodeError, EncodeError};
+use reqchan_core::registry::ChannelKey;
 
 /// Why a request produced no reply value.
 ///
@@ -33,17 +34,41 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the request timed out (after all its tries, or in the queue).
+    /// Whether the request ran out of time: it timed out after all its tries, in the
+    /// queue, or waiting for a connection that could not be made.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Request(RequestError::TimedOut { .. }))
+        matches!(self, Error::Request(e) if e.is_timeout())
     }
 
-    /// Transmissions made for a request that timed out or lost its peer.
+    /// Whether sending the same request again may succeed: it timed out, lost its
+    /// connection, found no server, the server was busy, or the queue was full. (A
+    /// request that was transmitted may have been carried out even though no reply
+    /// came: retry only what is safe to repeat.)
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Request(e) => e.is_retryable(),
+            Error::Submit(SubmitError::QueueFull { .. }) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether no connection to the server could be made (the cause is in the error:
+    /// refused, unknown host, no such ipc path, ...).
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Request(e) if e.is_connect())
+    }
+
+    /// Whether the server answered with one of its refusals (`bad load`, `server busy`,
+    /// a handler exception).
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Error::Request(RequestError::Rejected { .. }))
+    }
+
+    /// Transmissions made, for a request that timed out, lost its peer or found no
+    /// server.
     pub fn attempts(&self) -> Option<u32> {
         match self {
-            Error::Request(RequestError::TimedOut { attempts } | RequestError::PeerLost { attempts }) => {
-                Some(*attempts)
-            }
+            Error::Request(e) => e.attempts(),
             _ => None,
         }
     }
@@ -70,6 +95,15 @@ pub enum BuildError {
     /// The runtime refused the driver task: it is shut down.
     #[error("the runtime is shut down: the channel's driver task could not start")]
     RuntimeShutDown,
+    /// [`Channel::get`](super::Channel::get) found a live channel for the key, running
+    /// with a different configuration than the one asked for.
+    #[error(
+        "a live channel for {key:?} runs with a different configuration; ask with the same config, or connect a channel of your own"
+    )]
+    ConfigMismatch {
+        /// The key asked for.
+        key: Box<ChannelKey>,
+    },
     /// No runtime to run the driver task on.
     #[error("no {runtime} runtime is running here: create channels from inside the runtime")]
     NoRuntime {

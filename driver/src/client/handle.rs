@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::channel::{mpsc, oneshot};
 use reqchan_core::client::{Client, ClientStats, Mode, RequestError, RequestOptions, SubmitError};
-use reqchan_core::codec::{self, Crypt};
+use reqchan_core::codec::{self, Crypt, DecodeLimits};
 use reqchan_core::registry::Liveness;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,15 +24,24 @@ use super::state::{ConnectionState, Shared, StateWatch};
 use crate::Runtime;
 
 /// A request channel to one server: a cheap, cloneable handle on a driver task that
-/// owns the socket.
+/// owns the socket, running on the runtime `R` (the adapters name it:
+/// `reqchan_tokio::Channel`, `reqchan_async_std::Channel`).
 ///
 /// Every request resolves exactly once: with the reply, or with a typed [`Error`].
 /// Dropping a request's future before it resolves cancels the request (it is never
-/// sent, or never sent again). Dropping the last handle closes the channel: requests
-/// still pending complete with `Closed`, the socket is closed and the driver task ends.
-#[derive(Clone)]
-pub struct Channel {
+/// sent, or never sent again). A request in flight keeps the channel alive: the channel
+/// closes when the last handle *and* the last unfinished request's future are gone,
+/// and then the socket is closed and the driver task ends. [`close`](Self::close)
+/// closes it at once: every pending request completes with `Closed`.
+pub struct Channel<R> {
     pub(crate) inner: Arc<Inner>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Channel<R> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner), _runtime: PhantomData }
+    }
 }
 
 pub(crate) struct Inner {
@@ -40,13 +49,20 @@ pub(crate) struct Inner {
     shared: Arc<Shared>,
     endpoint: String,
     crypt: Crypt,
-    mode: Mode,
+    /// The configuration it runs with, its seed drawn.
+    config: ChannelConfig,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Close even if request futures still hold senders: they complete `Closed`.
+        // The last handle and the last request future are gone: nothing can be waiting.
         let _ = self.commands.unbounded_send(Command::Close);
+    }
+}
+
+impl Inner {
+    pub(crate) fn config(&self) -> &ChannelConfig {
+        &self.config
     }
 }
 
@@ -59,41 +75,41 @@ impl Liveness for Inner {
     }
 }
 
-impl fmt::Debug for Channel {
+impl<R> fmt::Debug for Channel<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
             .field("endpoint", &self.inner.endpoint)
-            .field("mode", &self.inner.mode)
+            .field("mode", &self.mode())
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
 }
 
-impl Channel {
-    /// Starts a channel to `endpoint` (`tcp://host:port` or `ipc://path`) whose driver
-    /// task runs on `runtime`. The channel is not shared: see the adapters'
-    /// `Channel::get` for the registry. Requests are wrapped in the `clear` envelope.
+impl<R: Runtime> Channel<R> {
+    /// A new, unshared channel to `endpoint` (`tcp://host:port` or `ipc://path`),
+    /// driven on the runtime the caller runs on. Requests are wrapped in the `clear`
+    /// envelope.
     ///
     /// Connecting starts at once, in the background; requests made meanwhile wait in
     /// the queue (bounded by their timeout).
-    pub fn spawn<R: Runtime>(runtime: &R, endpoint: &str, config: ChannelConfig) -> Result<Self, BuildError> {
-        Self::spawn_with_crypt(runtime, endpoint, Crypt::Clear, config)
+    pub fn connect(endpoint: &str, config: ChannelConfig) -> Result<Self, BuildError> {
+        Self::connect_on(&current::<R>()?, endpoint, config)
     }
 
-    pub(crate) fn spawn_with_crypt<R: Runtime>(
-        runtime: &R,
-        endpoint: &str,
-        crypt: Crypt,
-        config: ChannelConfig,
-    ) -> Result<Self, BuildError> {
+    /// [`connect`](Self::connect), driven on `runtime`; callable from outside it.
+    pub fn connect_on(runtime: &R, endpoint: &str, config: ChannelConfig) -> Result<Self, BuildError> {
+        Self::spawn(runtime, endpoint, Crypt::Clear, config)
+    }
+
+    pub(crate) fn spawn(runtime: &R, endpoint: &str, crypt: Crypt, config: ChannelConfig) -> Result<Self, BuildError> {
         if crypt != Crypt::Clear {
             return Err(BuildError::UnsupportedCrypt(crypt));
         }
         endpoint
             .parse::<zeromq::Endpoint>()
             .map_err(|e| BuildError::InvalidEndpoint { endpoint: endpoint.to_owned(), reason: e.to_string() })?;
-        let mode = config.client.mode;
-        let core = Client::new(config.client)?;
+        let config = config.with_seed_drawn(seed_from_os);
+        let core = Client::new(config.client_config().clone())?;
         let (commands, receiver) = mpsc::unbounded();
         let shared = Shared::new();
         let driver =
@@ -104,7 +120,14 @@ impl Channel {
             // The runtime dropped the task at once: it is shut down.
             return Err(BuildError::RuntimeShutDown);
         }
-        Ok(Self { inner: Arc::new(Inner { commands, shared, endpoint: endpoint.to_owned(), crypt, mode }) })
+        let inner = Inner { commands, shared, endpoint: endpoint.to_owned(), crypt, config };
+        Ok(Self::from_inner(Arc::new(inner)))
+    }
+}
+
+impl<R> Channel<R> {
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner, _runtime: PhantomData }
     }
 
     /// Sends `load` in the Salt envelope `{"enc": "clear", "load": load, "version": 3}`
@@ -121,19 +144,25 @@ impl Channel {
     }
 
     /// [`request`](Self::request) with per-request options (timeout, tries, backoff).
+    ///
+    /// The server's refusals (`{"msg": "bad load"}`, `"bad load"`,
+    /// `{"msg": "server busy"}`, the handler-exception string) complete the request with
+    /// [`RequestError::Rejected`], counted in `stats().rejected`, not as replies.
     pub fn request_with<T, U>(&self, load: &T, options: RequestOptions) -> ReplyFuture<U>
     where
         T: Serialize + ?Sized,
         U: DeserializeOwned,
     {
         let inner = match codec::encode_request(self.inner.crypt, load) {
-            Ok(payload) => self.request_raw_with(payload, options),
+            Ok(payload) => self.request_raw_with(payload, options.detect_refusals(true)),
             Err(e) => ResponseFuture::failed(Error::Encode(e)),
         };
-        ReplyFuture { inner, _reply: PhantomData }
+        ReplyFuture { inner, limits: self.inner.config.decode, _reply: PhantomData }
     }
 
-    /// Sends `payload` as it is (no envelope) and returns the reply's bytes.
+    /// Sends `payload` as it is (no envelope) and returns the reply's bytes, untouched
+    /// (a refusal too, unless the options ask to
+    /// [`detect_refusals`](RequestOptions::detect_refusals)).
     pub fn request_raw(&self, payload: impl Into<Bytes>) -> ResponseFuture {
         self.request_raw_with(payload, RequestOptions::default())
     }
@@ -148,11 +177,7 @@ impl Channel {
             return ResponseFuture::failed(self.gone_error());
         }
         ResponseFuture {
-            state: State::Waiting {
-                receiver,
-                cancel: CancelOnDrop { token, commands: Some(self.inner.commands.clone()) },
-                shared: Arc::clone(shared),
-            },
+            state: State::Waiting { receiver, keep: InFlight { token, channel: Some(Arc::clone(&self.inner)) } },
         }
     }
 
@@ -203,11 +228,16 @@ impl Channel {
 
     /// Lockstep or pipelined.
     pub fn mode(&self) -> Mode {
-        self.inner.mode
+        self.inner.config.client_config().mode
+    }
+
+    /// The configuration the channel runs with, including the seed it drew.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.inner.config
     }
 
     /// Whether `self` and `other` are handles on the same channel.
-    pub fn same_channel(&self, other: &Channel) -> bool {
+    pub fn same_channel(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
@@ -221,29 +251,57 @@ impl Channel {
     }
 }
 
+/// The runtime the caller runs on.
+fn current<R: Runtime>() -> Result<R, BuildError> {
+    R::current().ok_or(BuildError::NoRuntime { runtime: R::NAME })
+}
+
+/// A seed for backoff jitter from the operating system's random source, so that no two
+/// channels (in this process or on other machines) draw the same delays. Falls back to
+/// the process's randomly keyed hasher if the OS source fails, which it does not on
+/// any supported platform.
+fn seed_from_os() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(std::process::id().into());
+        hasher.finish()
+    })
+}
+
 /// The error for a driver that is not there: closed on purpose, or dropped with its
 /// runtime.
 fn gone_error(shared: &Shared, closed: Error) -> Error {
     if shared.was_closed() { closed } else { Error::DriverGone }
 }
 
-/// Tells the driver to cancel request `token` if its future is dropped unresolved.
-struct CancelOnDrop {
+/// An unfinished request's hold on its channel: keeps the channel alive while the
+/// request is pending, and cancels the request if its future is dropped unresolved.
+struct InFlight {
     token: u64,
     /// `None` once the request resolved.
-    commands: Option<mpsc::UnboundedSender<Command>>,
+    channel: Option<Arc<Inner>>,
 }
 
-impl Drop for CancelOnDrop {
+impl InFlight {
+    /// The request resolved: let go of the channel without cancelling anything.
+    fn release(&mut self) -> Option<Arc<Inner>> {
+        self.channel.take()
+    }
+}
+
+impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(commands) = self.commands.take() {
-            let _ = commands.unbounded_send(Command::Cancel { token: self.token });
+        if let Some(channel) = self.channel.take() {
+            // Sent before the channel handle drops: if it was the last, the close
+            // that follows finds the request already cancelled.
+            let _ = channel.commands.unbounded_send(Command::Cancel { token: self.token });
         }
     }
 }
 
 enum State {
-    Waiting { receiver: oneshot::Receiver<Result<Bytes, Error>>, cancel: CancelOnDrop, shared: Arc<Shared> },
+    Waiting { receiver: oneshot::Receiver<Result<Bytes, Error>>, keep: InFlight },
     Failed(Error),
     Done,
 }
@@ -281,14 +339,16 @@ impl Future for ResponseFuture {
             State::Failed(_) | State::Done => None,
         };
         Poll::Ready(match (std::mem::replace(&mut self.state, State::Done), outcome) {
-            (State::Waiting { mut cancel, .. }, Some(Ok(result))) => {
-                cancel.commands = None;
+            (State::Waiting { mut keep, .. }, Some(Ok(result))) => {
+                keep.release();
                 result
             }
-            (State::Waiting { mut cancel, shared, .. }, _) => {
+            (State::Waiting { mut keep, .. }, _) => {
                 // The driver dropped the request without answering: it is gone.
-                cancel.commands = None;
-                Err(gone_error(&shared, Error::Request(RequestError::Closed)))
+                match keep.release() {
+                    Some(channel) => Err(gone_error(&channel.shared, Error::Request(RequestError::Closed))),
+                    None => Err(Error::Request(RequestError::Closed)),
+                }
             }
             (State::Failed(error), _) => Err(error),
             // Polled again after it resolved.
@@ -302,6 +362,7 @@ impl Future for ResponseFuture {
 #[must_use = "a request is cancelled when its future is dropped"]
 pub struct ReplyFuture<U> {
     inner: ResponseFuture,
+    limits: DecodeLimits,
     _reply: PhantomData<fn() -> U>,
 }
 
@@ -316,6 +377,6 @@ impl<U: DeserializeOwned> Future for ReplyFuture<U> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let bytes = std::task::ready!(self.inner.poll_unpin(cx))?;
-        Poll::Ready(codec::decode_reply(&bytes).map_err(Error::Decode))
+        Poll::Ready(codec::decode_reply_with(&bytes, self.limits).map_err(Error::Decode))
     }
 }

@@ -13,8 +13,12 @@
 //!   dies is noticed at once, even between requests (zmq.rs's REQ socket would only
 //!   notice at the next send, costing that request an attempt).
 //! - **Lockstep** ([`Mode::Lockstep`](reqchan_core::client::Mode::Lockstep)): one
-//!   request at a time with REQ semantics, as Salt does, sent as `["", payload]`: what
-//!   a REQ socket puts on the wire.
+//!   request at a time with REQ semantics, as Salt does, sent as
+//!   `[request-id, "", payload]` (what libzmq's REQ puts on the wire with
+//!   `ZMQ_REQ_CORRELATE`): a reply is taken only if it echoes the id, so a duplicated
+//!   or late reply never answers the next request.
+//!   [`LockstepFraming::Plain`](reqchan_core::client::LockstepFraming::Plain) sends
+//!   the bare `["", payload]` for servers that refuse extra envelope frames.
 //! - **Pipelined** ([`Mode::Pipelined`](reqchan_core::client::Mode::Pipelined)):
 //!   `[request-id, "", payload]`; standard REP and ROUTER servers echo the id, so
 //!   replies are matched to requests.
@@ -29,7 +33,17 @@
 //!
 //! # Choices
 //! - Requests are queued when `request*` is called, not when the future is first
-//!   polled; dropping the future cancels the request.
+//!   polled; dropping the future cancels the request. Cancellations (and every other
+//!   command waiting for the driver) are applied before anything is transmitted, so a
+//!   request whose future was dropped is never sent afterwards.
+//! - A request's future keeps the channel alive: the channel closes once every handle
+//!   and every unfinished request's future is gone (or at once on `close()`).
+//! - Each channel draws its backoff-jitter seed from the operating system unless
+//!   [`ChannelConfig::seed`] gives one, so a fleet of clients never retries in step.
+//! - A connection that cannot be made is retried after the reconnect backoff; a
+//!   request that times out meanwhile fails with
+//!   [`RequestError::Unreachable`](reqchan_core::client::RequestError::Unreachable),
+//!   which says why (refused, unknown host, no such ipc path, timed out).
 //! - A request whose future was dropped before the driver saw it is never submitted.
 //! - [`ConnectionState`] is `Connecting` until the first connection, then `Connected`
 //!   or `Reconnecting`, and `Closed` at the end (also if the runtime shut down), once

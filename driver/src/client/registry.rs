@@ -11,7 +11,7 @@ use super::handle::{Channel, Inner};
 use crate::Runtime;
 
 /// Identifies a runtime instance among those alive in the process (for tokio, its
-/// `runtime::Id`). Adapters derive it; two live runtimes never share one.
+/// `runtime::Id`); see [`Runtime::key`].
 pub type RuntimeKey = u64;
 
 static CHANNELS: LazyLock<Mutex<Registry<(RuntimeKey, ChannelKey), Inner>>> =
@@ -22,26 +22,36 @@ fn channels() -> MutexGuard<'static, Registry<(RuntimeKey, ChannelKey), Inner>> 
     CHANNELS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl Channel {
-    /// The live channel for `key` on the runtime identified by `runtime_key`, or a new
-    /// one to `key.master_uri` driven on `runtime` (with `config`) if there is none or
-    /// the one registered is dead (closed, driver ended, runtime gone).
+impl<R: Runtime> Channel<R> {
+    /// The live channel for `key` on the runtime the caller runs on (Salt's per-loop
+    /// singleton), or a new one to `key.master_uri` with `config` if there is none.
     ///
-    /// `config` is used only when a channel is created; an existing live channel is
-    /// returned as it is. Adapters wrap this as `Channel::get(key, config)` with the
-    /// current runtime.
-    pub fn shared<R: Runtime>(
-        runtime: &R,
-        runtime_key: RuntimeKey,
-        key: ChannelKey,
-        config: ChannelConfig,
-    ) -> Result<Self, BuildError> {
+    /// Channels are held weakly: the last handle (and request future) dropped closes
+    /// the socket and ends the driver task. A channel that is closed, or whose driver
+    /// or runtime is gone, is replaced, never handed out. Each runtime gets its own.
+    ///
+    /// A live channel is returned only if it runs with `config` (a channel's own seed
+    /// counts as the one asked for when `config` names none); otherwise
+    /// [`BuildError::ConfigMismatch`]: two callers asking different things of one key
+    /// is a bug to see, not a setting to drop silently.
+    pub fn get(key: ChannelKey, config: ChannelConfig) -> Result<Self, BuildError> {
+        let runtime = R::current().ok_or(BuildError::NoRuntime { runtime: R::NAME })?;
+        Self::get_on(&runtime, key, config)
+    }
+
+    /// [`get`](Self::get) for `runtime`; callable from outside it.
+    pub fn get_on(runtime: &R, key: ChannelKey, config: ChannelConfig) -> Result<Self, BuildError> {
         let endpoint = key.master_uri.clone();
         let crypt = key.crypt;
-        let inner = channels().get_or_try_insert_with((runtime_key, key), || {
-            Channel::spawn_with_crypt(runtime, &endpoint, crypt, config).map(|channel| channel.inner)
+        let mut created = false;
+        let inner = channels().get_or_try_insert_with((runtime.key(), key.clone()), || {
+            created = true;
+            Channel::<R>::spawn(runtime, &endpoint, crypt, config.clone()).map(|channel| channel.inner)
         })?;
-        Ok(Channel { inner })
+        if !created && !inner.config().satisfies(&config) {
+            return Err(BuildError::ConfigMismatch { key: Box::new(key) });
+        }
+        Ok(Channel::from_inner(inner))
     }
 }
 

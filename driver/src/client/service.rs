@@ -3,50 +3,35 @@
 
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use reqchan_core::codec::Value;
 use tower_service::Service;
 
 use super::error::Error;
-use super::handle::{Channel, ReplyFuture, ResponseFuture};
+use super::handle::{Channel, ReplyFuture};
 
-/// Raw requests: the payload is sent as it is, the reply's bytes are returned.
+/// Salt requests: the [`Value`] is sent as the load of a clear envelope, the reply is
+/// decoded as a [`Value`] (a refusal is [`RequestError::Rejected`](reqchan_core::client::RequestError::Rejected)).
 ///
-/// `poll_ready` is ready while the channel is live; the channel's queue bound
-/// (`max_queued`) refuses excess requests with
+/// A request in flight keeps the channel alive, so `oneshot` on a temporary channel
+/// (as tower's `ServiceBuilder` does) works. `poll_ready` is ready while the channel is
+/// live; the queue bound (`max_queued`) refuses excess requests with
 /// [`SubmitError::QueueFull`](reqchan_core::client::SubmitError::QueueFull) (load
 /// shedding). For backpressure instead, put tower's `ConcurrencyLimitLayer` in front
 /// with a limit at most `max_queued`: `poll_ready` then waits for a free slot.
-impl Service<Bytes> for Channel {
-    type Response = Bytes;
-    type Error = Error;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(ready(self))
-    }
-
-    fn call(&mut self, payload: Bytes) -> ResponseFuture {
-        self.request_raw(payload)
-    }
-}
-
-/// Salt requests: the value is sent as the load of a clear envelope, the reply is
-/// decoded as a dynamic [`Value`].
-impl Service<Value> for Channel {
+///
+/// This is the one `Service` a channel implements, so `channel.ready()` infers. For
+/// raw bytes, wrap [`Channel::request_raw`] in `tower::service_fn`:
+/// `service_fn(move |payload: Bytes| channel.request_raw(payload))`.
+impl<R> Service<Value> for Channel<R> {
     type Response = Value;
     type Error = Error;
     type Future = ReplyFuture<Value>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(ready(self))
+        Poll::Ready(if self.is_live() { Ok(()) } else { Err(self.refusal()) })
     }
 
     fn call(&mut self, load: Value) -> ReplyFuture<Value> {
         self.request(&load)
     }
-}
-
-fn ready(channel: &Channel) -> Result<(), Error> {
-    if channel.is_live() { Ok(()) } else { Err(channel.refusal()) }
 }

@@ -13,6 +13,8 @@
 //! Dropping a [`Conn`] drops the socket: zeromq closes its connection.
 
 use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,7 +22,7 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use reqchan_core::client::RequestId;
+use reqchan_core::client::{ConnectError, ConnectErrorKind, RequestId};
 use zeromq::{
     DealerRecvHalf, DealerSendHalf, DealerSocket, Socket, SocketEvent, SocketOptions, SocketRecv, SocketSend, ZmqError,
     ZmqMessage, ZmqResult,
@@ -33,17 +35,65 @@ pub(crate) struct Connected {
     monitor: mpsc::Receiver<SocketEvent>,
 }
 
-/// Opens a DEALER socket and connects it to `endpoint`.
-pub(crate) fn connect(endpoint: String, timeout: Duration) -> BoxFuture<'static, ZmqResult<Connected>> {
+/// Opens a DEALER socket and connects it to `endpoint`; a failure says why, as the
+/// core's [`ConnectError`].
+pub(crate) fn connect(endpoint: String, timeout: Duration) -> BoxFuture<'static, Result<Connected, ConnectError>> {
     let mut options = SocketOptions::default();
     options.connect_timeout(timeout);
     async move {
         let mut socket = DealerSocket::with_options(options);
         let monitor = socket.monitor();
-        socket.connect(&endpoint).await?;
-        Ok(Connected { socket, monitor })
+        match socket.connect(&endpoint).await {
+            Ok(()) => Ok(Connected { socket, monitor }),
+            Err(error) => Err(classify(&endpoint, &error)),
+        }
     }
     .boxed()
+}
+
+/// Why a connect failed. zeromq retries a refused TCP connection and a missing ipc
+/// path until the connect timeout and then reports only the timeout, so the cause is
+/// found here: the ipc path is looked up, and a TCP address given as an IP literal is
+/// probed once (at most 50 ms, on this failure path only; names are not resolved here,
+/// as a lookup could block).
+fn classify(endpoint: &str, error: &ZmqError) -> ConnectError {
+    let detail = error.to_string();
+    match error {
+        ZmqError::Network(io) => ConnectError::new(io_kind(io), detail),
+        ZmqError::ConnectTimeout(_) => {
+            if let Some(path) = endpoint.strip_prefix("ipc://") {
+                return match std::fs::metadata(path) {
+                    Err(e) if e.kind() == ErrorKind::NotFound => ConnectError::new(ConnectErrorKind::NoSuchPath, path),
+                    _ => ConnectError::new(ConnectErrorKind::Refused, format!("nothing accepts connections on {path}")),
+                };
+            }
+            let probe = endpoint
+                .strip_prefix("tcp://")
+                .and_then(|address| address.parse::<SocketAddr>().ok())
+                .map(|address| std::net::TcpStream::connect_timeout(&address, Duration::from_millis(50)));
+            match probe {
+                Some(Err(io)) if io.kind() == ErrorKind::ConnectionRefused => {
+                    ConnectError::new(ConnectErrorKind::Refused, format!("nothing listens on {endpoint}"))
+                }
+                _ => ConnectError::new(ConnectErrorKind::TimedOut, detail),
+            }
+        }
+        ZmqError::Codec(_) | ZmqError::UnsupportedVersion(_) | ZmqError::PeerIdentity => {
+            ConnectError::new(ConnectErrorKind::Handshake, detail)
+        }
+        _ => ConnectError::new(ConnectErrorKind::Other, detail),
+    }
+}
+
+fn io_kind(error: &std::io::Error) -> ConnectErrorKind {
+    match error.kind() {
+        ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+        ErrorKind::NotFound => ConnectErrorKind::NoSuchPath,
+        ErrorKind::TimedOut => ConnectErrorKind::TimedOut,
+        // getaddrinfo failures carry no ErrorKind of their own.
+        _ if error.to_string().contains("lookup address") => ConnectErrorKind::UnknownHost,
+        _ => ConnectErrorKind::Other,
+    }
 }
 
 /// What the socket produced.

@@ -84,19 +84,19 @@ impl ServerOptions {
     }
 
     /// Sets [`shutdown_grace`](Self::shutdown_grace).
-    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
         self
     }
 
     /// Sets [`send_timeout`](Self::send_timeout).
-    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
         self
     }
 
     /// Sets [`on_event`](Self::on_event).
-    pub fn with_event_sink(mut self, sink: EventSink) -> Self {
+    pub fn event_sink(mut self, sink: EventSink) -> Self {
         self.on_event = Some(sink);
         self
     }

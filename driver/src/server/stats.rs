@@ -7,7 +7,7 @@ use std::task::{Poll, Waker};
 use reqchan_core::server::ServerStats;
 
 /// Counters kept by the driver, beside the core's [`ServerStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct DriverStats {
     /// `recv` errors.
@@ -25,7 +25,7 @@ pub struct DriverStats {
 }
 
 /// A snapshot of a server's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct ServeReport {
     /// The core's counters.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqchan_core::codec::{self, Crypt};
 use reqchan_tokio::server::{self, ServerHandle, SocketKind};
-use reqchan_tokio::{Channel, ChannelConfig, ClientStats, ConnectionState, Mode, Value};
+use reqchan_tokio::{Channel, ChannelConfig, ClientStats, ConnectionState, Mode, RequestOptions, Value};
 
 use crate::options::{ModeArg, seconds};
 
@@ -35,7 +35,7 @@ pub(crate) struct BenchArgs {
     /// the requests in flight on the socket).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     concurrency: u64,
-    /// lockstep (a REQ socket, one request at a time) or pipelined (a DEALER socket).
+    /// lockstep (one request at a time with REQ semantics) or pipelined (many in flight).
     #[arg(long, value_enum, default_value_t = ModeArg::Pipelined)]
     mode: ModeArg,
     /// Bytes of binary load in each request.
@@ -138,9 +138,13 @@ async fn shutdown(server: ServerHandle) {
 
 async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
     let callers = args.concurrency.min(args.requests);
-    let mut config =
-        ChannelConfig::default().mode(args.mode.into_mode(callers as usize)).timeout(args.timeout).tries(args.tries);
-    config.client.max_queued = config.client.max_queued.max(callers as usize);
+    let defaults = ChannelConfig::default();
+    let max_queued = defaults.client_config().max_queued.max(callers as usize);
+    let config = defaults
+        .mode(args.mode.into_mode(callers as usize))
+        .timeout(args.timeout)
+        .tries(args.tries)
+        .max_queued(max_queued);
     let channel = Channel::connect(endpoint, config).map_err(|e| e.to_string())?;
     let load = Value::Binary(vec![0x5a; args.size]);
     let payload = codec::encode_request(Crypt::Clear, &load).map_err(|e| e.to_string())?;
@@ -161,7 +165,9 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
             while next.get() < total {
                 next.set(next.get() + 1);
                 let sent = Instant::now();
-                let result = channel.request_raw(Bytes::clone(&payload)).await;
+                // A refusal from the server (`bad load`, `server busy`) is a failure.
+                let options = RequestOptions::default().detect_refusals(true);
+                let result = channel.request_raw_with(Bytes::clone(&payload), options).await;
                 let micros = sent.elapsed().as_micros() as u64;
                 let mut tally = tally.borrow_mut();
                 match result {

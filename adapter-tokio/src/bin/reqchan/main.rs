@@ -23,7 +23,8 @@ enum Command {
     /// Run an echo server: replies to each request with its load until SIGINT/SIGTERM.
     Serve(serve::ServeArgs),
     /// Send one request and print the reply as one line of JSON (exit 0 on a reply, 3
-    /// when it timed out after all tries, 1 on any other error).
+    /// when it timed out after all tries or found no server, 5 when the server refused
+    /// it, 1 on any other error).
     Send(send::SendArgs),
     /// Benchmark one channel shared by concurrent callers (an embedded echo server
     /// unless --endpoint is given).

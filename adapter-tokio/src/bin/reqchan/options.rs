@@ -8,7 +8,8 @@ use reqchan_tokio::Mode;
 /// `--mode` on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ModeArg {
-    /// One request at a time on a REQ socket, as Salt does.
+    /// One request at a time with REQ semantics, as Salt does (a DEALER socket carrying
+    /// the REQ envelope, correlated by request id).
     Lockstep,
     /// Many requests at once on a DEALER socket, matched to replies by id.
     Pipelined,

@@ -3,8 +3,10 @@
 //! The payload (default `{}`) becomes msgpack and, unless `--raw`, the load of the clear
 //! Salt envelope `{"enc": "clear", "load": PAYLOAD, "version": 3}`. The reply is printed
 //! on stdout as one line of JSON, bytes as `{"$bytes": "<base64>"}`. Exit status: 0 on a
-//! reply, 3 when the request timed out after all its tries (or never got a connection),
-//! 1 on any other error, with the reason on stderr.
+//! reply, 3 when the request timed out after all its tries (or never got a connection:
+//! the message says why, such as "connection refused"), 5 when the server refused it
+//! (`bad load`, `server busy`, a handler exception), 1 on any other error, with the
+//! reason on stderr.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,7 +18,10 @@ use crate::json;
 use crate::options::{ModeArg, seconds};
 
 /// Exit status when the request timed out after all its tries.
-const EXIT_TIMED_OUT: u8 = 3;
+pub(crate) const EXIT_TIMED_OUT: u8 = 3;
+
+/// Exit status when the server answered with a refusal instead of a reply.
+pub(crate) const EXIT_REJECTED: u8 = 5;
 
 /// Arguments of `reqchan send`.
 #[derive(Debug, clap::Args)]
@@ -32,7 +37,7 @@ pub(crate) struct SendArgs {
     /// Attempts in total before giving up.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     tries: u32,
-    /// lockstep (a REQ socket, as Salt) or pipelined (a DEALER socket).
+    /// lockstep (one request at a time with REQ semantics, as Salt) or pipelined.
     #[arg(long, value_enum, default_value_t = ModeArg::Lockstep)]
     mode: ModeArg,
     /// Send the payload's msgpack as it is, without the Salt envelope.
@@ -51,6 +56,10 @@ pub(crate) async fn run(args: SendArgs) -> ExitCode {
             eprintln!("reqchan send: {}: {e}", args.endpoint);
             ExitCode::from(EXIT_TIMED_OUT)
         }
+        Err(Failure::Rejected(e)) => {
+            eprintln!("reqchan send: {}: {e}", args.endpoint);
+            ExitCode::from(EXIT_REJECTED)
+        }
         Err(Failure::Other(message)) => {
             eprintln!("reqchan send: {message}");
             ExitCode::FAILURE
@@ -60,6 +69,7 @@ pub(crate) async fn run(args: SendArgs) -> ExitCode {
 
 enum Failure {
     TimedOut(Error),
+    Rejected(Error),
     Other(String),
 }
 
@@ -69,7 +79,7 @@ async fn send(args: &SendArgs) -> Result<Value, Failure> {
     let load = json::to_msgpack(&payload).map_err(|e| Failure::Other(format!("PAYLOAD_JSON: {e}")))?;
     let config = ChannelConfig::default().mode(args.mode.into_mode(1));
     let channel = Channel::connect(&args.endpoint, config).map_err(|e| Failure::Other(e.to_string()))?;
-    let options = RequestOptions::default().timeout(args.timeout).tries(args.tries);
+    let options = RequestOptions::default().timeout(args.timeout).tries(args.tries).detect_refusals(true);
     let result = if args.raw {
         match codec::encode_reply(&load) {
             Ok(bytes) => channel
@@ -84,6 +94,7 @@ async fn send(args: &SendArgs) -> Result<Value, Failure> {
     channel.close();
     result.map_err(|e| match e {
         e if e.is_timeout() => Failure::TimedOut(e),
+        e if e.is_rejected() => Failure::Rejected(e),
         e => Failure::Other(format!("{}: {e}", args.endpoint)),
     })
 }

@@ -77,9 +77,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
         Mode::Router => SocketKind::Router,
         Mode::Rep => SocketKind::Rep,
     };
-    let options = ServerOptions::new(ServerConfig::default().with_max_concurrent(args.max_concurrent as usize))
-        .with_shutdown_grace(Duration::from_secs(args.grace_secs))
-        .with_event_sink(Arc::new(|event| eprintln!("reqchan serve: {event}")));
+    let options = ServerOptions::new(ServerConfig::default().max_concurrent(args.max_concurrent as usize))
+        .shutdown_grace(Duration::from_secs(args.grace_secs))
+        .event_sink(Arc::new(|event| eprintln!("reqchan serve: {event}")));
     let handle = server::bind(&args.endpoint, kind, options, server::echo).await.map_err(ServeCliError::Server)?;
     println!("listening on {}", handle.endpoint());
 
