@@ -3,7 +3,8 @@
 //! The same channel as `reqchan-tokio`, driven on async-std's executor: a [`Channel`]
 //! sends requests to a ZeroMQ REP or ROUTER server and resolves each exactly once,
 //! with the reply or a typed [`Error`]. The drive loop is [`reqchan_driver`]'s; this
-//! crate only supplies the [`AsyncStdRuntime`] (spawn + timer).
+//! crate only supplies the [`AsyncStdRuntime`] (spawn + timer). The channel type, its
+//! methods and its `tower_service::Service<Value>` impl are the same on both runtimes.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -16,7 +17,8 @@
 //! let reply: Value = channel.request_with(&load, options).await?;
 //! println!("{reply:?}");
 //!
-//! // The shared channel for a key (Salt's singleton), pipelined on a DEALER socket.
+//! // The shared channel for a key (Salt's singleton), pipelined: up to 64 requests in
+//! // flight, matched to their replies by id.
 //! let key = ChannelKey::new("/etc/salt/pki/minion", "minion-1", "tcp://127.0.0.1:4506");
 //! let shared = Channel::get(key, ChannelConfig::pipelined(64))?;
 //! println!("{:?} {:?}", shared.state(), shared.stats());
@@ -29,10 +31,14 @@ mod runtime;
 
 pub use client::Channel;
 pub use reqchan_core::client::{
-    Backoff, ClientConfig, ClientStats, ExponentialBackoff, Mode, RequestError, RequestOptions, SubmitError,
+    Backoff, ClientConfig, ClientStats, ConnectError, ConnectErrorKind, ExponentialBackoff, LockstepFraming, Mode,
+    RequestError, RequestOptions, SubmitError,
 };
-pub use reqchan_core::codec::{Crypt, Value};
+pub use reqchan_core::codec::{
+    self as codec, Crypt, DecodeError, DecodeLimits, EncodeError, Refusal, Value, decode_reply, encode_reply,
+};
 pub use reqchan_core::registry::ChannelKey;
+pub use reqchan_driver::Runtime;
 pub use reqchan_driver::client::{
     BuildError, ChannelConfig, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, live_drivers,
 };

@@ -65,3 +65,29 @@ async fn a_silent_server_sees_exactly_tries_transmissions_then_the_request_times
     })
     .await;
 }
+
+#[async_std::test]
+async fn the_same_channel_api_as_tokio_a_tower_service_and_pending_requests_keep_it_alive() {
+    use tower_service::Service;
+
+    let Some(python) = peer::python() else { return };
+    bounded(async {
+        let peer = peer::Peer::start(&python, &["--type", "router"]).await;
+        let mut channel = Channel::connect(&peer.endpoint, ChannelConfig::pipelined(4)).unwrap();
+        let load = Value::map([("cmd", "ping".into())]);
+        std::future::poll_fn(|cx| Service::<Value>::poll_ready(&mut channel, cx)).await.unwrap();
+        let reply = Service::call(&mut channel, load.clone()).await.unwrap();
+        assert_eq!(reply["load"], load);
+
+        // The last handle goes while a request is pending: the request is still answered.
+        let pending = channel.request::<_, Value>(&load);
+        drop(channel);
+        assert_eq!(pending.await.unwrap()["load"], load);
+
+        // A refusal is a typed error here too.
+        let channel = Channel::connect(&peer.endpoint, ChannelConfig::lockstep()).unwrap();
+        let refused = channel.request::<_, Value>(&Value::from("refuse-busy")).await.unwrap_err();
+        assert!(refused.is_rejected() && refused.is_retryable(), "{refused}");
+    })
+    .await;
+}

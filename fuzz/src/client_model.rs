@@ -28,7 +28,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use reqchan_core::client::{
     Backoff, Client, ClientConfig, ClientStats, Completion, ConnectError, ConnectErrorKind, ConnectReason,
-    ConnectionState, ExponentialBackoff, LockstepFraming, MAX_DURATION, Mode, RequestError, RequestId, RequestOptions, SocketAction, SubmitError, Transmit,
+    ConnectionState, ExponentialBackoff, LockstepFraming, MAX_DURATION, Mode, RequestError, RequestId, RequestOptions,
+    SocketAction, SubmitError, Transmit,
 };
 
 use crate::clock;
@@ -1057,7 +1058,8 @@ impl Harness {
                     };
                 }
                 State::Ready { hi, .. } if now >= hi => {
-                    let error = m.expired(req.attempts);
+                    let attempts = req.attempts;
+                    let error = m.expired(attempts);
                     m.finish(&mut expect, n, Err(error));
                 }
                 _ => {}
@@ -1323,8 +1325,10 @@ impl Harness {
             panic!("completion for {} which was never accepted: {c:?}\n  at {}", c.id, self.context);
         };
         ensure!(self, req.unfinished(), "second completion for {}: {c:?}", c.id);
-        // Only an expiry in `poll_transmit` is not predicted exactly.
-        let expiry = c.result == Err(RequestError::TimedOut { attempts: req.attempts }) && c.attempts == req.attempts;
+        // Only an expiry (in `poll_transmit`, or of a retry whose pause the model only
+        // bounds) is not predicted exactly; its error still follows the connection.
+        let expected = Err(self.model.expired(req.attempts));
+        let expiry = c.result == expected && c.attempts == req.attempts;
         ensure!(self, expiry, "unexpected completion {c:?} in state {:?}", req.state);
         ensure!(self, req.may_have_expired(now), "{} expired early, in state {:?}", c.id, req.state);
         let req = self.model.reqs.get_mut(&n).expect("checked above");
@@ -1433,6 +1437,11 @@ impl Harness {
     }
 }
 
+/// The connect failure the harness reports (its content does not matter to the client).
+fn connect_error() -> ConnectError {
+    ConnectError::new(ConnectErrorKind::Refused, "fuzz")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1488,9 +1497,4 @@ mod tests {
         // Each reply delivered twice: the second copy is stray.
         assert_eq!((seen.replied, seen.stray), (2, 2), "{seen:?}");
     }
-}
-
-/// The connect failure the harness reports (its content does not matter to the client).
-fn connect_error() -> ConnectError {
-    ConnectError::new(ConnectErrorKind::Refused, "fuzz")
 }

@@ -2,7 +2,7 @@
 //! [`Client`](reqchan_core::client::Client) over a `zeromq` socket.
 //!
 //! # How it runs
-//! [`Channel::spawn`] starts one driver task on a [`Runtime`](crate::Runtime). The task
+//! [`Channel::connect`] starts one driver task on a [`Runtime`](crate::Runtime). The task
 //! owns the socket and one timer. It takes inputs from four sources — requests and
 //! cancellations from the handles, the connect in progress, the socket, and the timer
 //! armed at the core's `poll_timeout` (re-armed only when that changes; expiry is
