@@ -45,6 +45,11 @@ mod client;
 mod runtime;
 pub mod server;
 
+/// The README's examples, run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 pub use client::Channel;
 pub use reqchan_core::client::{
     Backoff, ClientConfig, ClientStats, ConnectError, ConnectErrorKind, ExponentialBackoff, LockstepFraming, Mode,

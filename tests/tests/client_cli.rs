@@ -1,5 +1,5 @@
-//! The `reqchan` binary: `send` against a pyzmq server (stdout JSON, exit codes 0, 3
-//! and 1) and `bench --json` (exactly one line of JSON), embedded server and pyzmq.
+//! The `reqchan` binary: `send` against a pyzmq server (stdout JSON, exit codes 0, 3,
+//! 5 and 1) and `bench --json` (exactly one line of JSON), embedded server and pyzmq.
 //!
 //! The binary is built (or found up to date) with the same cargo and profile as this
 //! test, so the test never runs a stale binary.
@@ -102,8 +102,29 @@ async fn send_exits_3_when_the_request_timed_out_after_all_tries() {
     // Nothing listening: the request times out in the queue, also status 3.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let nobody = format!("tcp://127.0.0.1:{port}");
-    let output = run(&["send", &nobody, "--timeout", "0.2", "--tries", "1"]).await;
+    let output = run(&["send", &nobody, "--timeout", "0.5", "--tries", "1"]).await;
     assert_eq!(output.status.code(), Some(3), "stderr: {}", stderr(&output));
+    assert!(stderr(&output).contains("connection refused"), "the cause is shown: {}", stderr(&output));
+}
+
+#[tokio::test]
+async fn send_exits_5_when_the_server_refuses_the_request() {
+    let Some(python) = python() else { return };
+    let peer = PythonPeer::start(&python, PEER, &["--type", "rep"]).await;
+    for (payload, reason) in [(r#""refuse-busy""#, "server busy"), (r#""refuse-bad-load-map""#, "bad load")] {
+        for raw in [false, true] {
+            let mut args = vec!["send", peer.endpoint(), payload];
+            if raw {
+                args.push("--raw");
+            }
+            let output = run(&args).await;
+            assert_eq!(output.status.code(), Some(5), "{args:?}: stderr {}", stderr(&output));
+            assert!(stdout(&output).is_empty());
+            assert!(stderr(&output).contains(reason), "{args:?}: {}", stderr(&output));
+        }
+    }
+    let help = run(&["send", "--help"]).await;
+    assert!(stdout(&help).contains("5  the server refused it"), "{}", stdout(&help));
 }
 
 #[tokio::test]

@@ -128,7 +128,10 @@ impl ChannelConfig {
     }
 
     /// Sets how long one connection attempt may take before it is reported failed
-    /// (default 5 s). The reconnect backoff applies between attempts.
+    /// (default 5 s). The reconnect backoff applies between attempts. A request whose
+    /// timeout runs out before the first attempt fails learns no cause
+    /// (`TimedOut { attempts: 0 }` rather than `Unreachable`): keep this below the
+    /// request timeout to have one.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

@@ -25,11 +25,19 @@ enum Command {
     /// Send one request and print the reply as one line of JSON (exit 0 on a reply, 3
     /// when it timed out after all tries or found no server, 5 when the server refused
     /// it, 1 on any other error).
+    #[command(after_help = SEND_EXIT_CODES)]
     Send(send::SendArgs),
     /// Benchmark one channel shared by concurrent callers (an embedded echo server
     /// unless --endpoint is given).
     Bench(bench::BenchArgs),
 }
+
+/// The exit statuses of `reqchan send`, listed in its `--help`.
+const SEND_EXIT_CODES: &str = "Exit status:
+  0  a reply (printed on stdout)
+  1  any other error (the reason on stderr), including a usage error
+  3  timed out after all tries, or no connection could be made (the cause on stderr)
+  5  the server refused it: bad load, server busy, or its handler failed";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {

@@ -77,7 +77,10 @@ async fn send(args: &SendArgs) -> Result<Value, Failure> {
     let payload: serde_json::Value = serde_json::from_str(&args.payload)
         .map_err(|e| Failure::Other(format!("PAYLOAD_JSON is not valid JSON: {e}")))?;
     let load = json::to_msgpack(&payload).map_err(|e| Failure::Other(format!("PAYLOAD_JSON: {e}")))?;
-    let config = ChannelConfig::default().mode(args.mode.into_mode(1));
+    // A connect attempt that fails within the request's timeout can say why (refused,
+    // no such path) instead of leaving a bare timeout: give it half of it, at most 5 s.
+    let connect_timeout = (args.timeout / 2).min(Duration::from_secs(5));
+    let config = ChannelConfig::default().mode(args.mode.into_mode(1)).connect_timeout(connect_timeout);
     let channel = Channel::connect(&args.endpoint, config).map_err(|e| Failure::Other(e.to_string()))?;
     let options = RequestOptions::default().timeout(args.timeout).tries(args.tries).detect_refusals(true);
     let result = if args.raw {
