@@ -37,7 +37,7 @@
 //! # }
 //! ```
 //!
-//! A `Channel` is also a [`tower_service::Service`] for [`Value`] loads. Dropping a
+//! A `Channel` is also a `tower::Service` for [`Value`] loads. Dropping a
 //! request's future cancels the request; a pending request keeps its channel alive.
 //! See [`reqchan_driver::client`] for how the driver runs and the choices it makes.
 

@@ -17,22 +17,19 @@
 //! use reqchan_tokio::server::{self, SocketKind};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // An echo server on a free port.
-//! let server = server::spawn_echo("tcp://127.0.0.1:0", SocketKind::Router).await?;
-//! println!("listening on {}", server.endpoint());
-//!
-//! // A server with a handler of your own.
 //! use reqchan_tokio::server::{Reply, ServerConfig, ServerOptions, Value};
+//!
+//! // A server on a free port whose handler answers {"got": <the request's load>}.
 //! let options = ServerOptions::new(ServerConfig::default().max_concurrent(16));
-//! let custom = server::bind("tcp://127.0.0.1:0", SocketKind::Router, options, |request| async move {
+//! let server = server::bind("tcp://127.0.0.1:0", SocketKind::Router, options, |request| async move {
 //!     let load = request.load_value().map_err(|e| e.to_string())?;
 //!     Reply::value(&Value::map([("got", load)])).map_err(|e| e.to_string())
 //! })
 //! .await?;
+//! println!("listening on {}", server.endpoint());
 //!
 //! let report = server.shutdown().await?;
 //! println!("{:?}, flushed: {}", report.stats, report.flushed);
-//! custom.shutdown().await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -43,7 +40,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqchan_core::codec::Crypt;
 use reqchan_driver::server::{BindError, BoundServer, ServeError, StatsHandle};
 use tokio::sync::oneshot;
 
@@ -279,37 +275,4 @@ async fn wait_for_tasks(handle: &tokio::runtime::Handle, deadline: Instant) -> b
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-}
-
-/// Why [`echo`] did not echo.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EchoError {
-    /// The request is `"aes"`: the echo server holds no session key.
-    Encrypted,
-}
-
-impl fmt::Display for EchoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Encrypted => f.write_str("the echo server answers clear requests only"),
-        }
-    }
-}
-
-impl std::error::Error for EchoError {}
-
-/// The echo handler: replies with the request's `load`, byte for byte. `"aes"`
-/// requests fail (answered with Salt's handler-exception reply).
-pub async fn echo(request: IncomingRequest) -> Result<Reply, EchoError> {
-    match request.crypt {
-        Crypt::Clear => Ok(Reply::msgpack(request.load_bytes())),
-        _ => Err(EchoError::Encrypted),
-    }
-}
-
-/// Starts an echo server on `endpoint` (e.g. `tcp://127.0.0.1:0` for a free port) with
-/// default options; malformed requests get `{"msg": "bad load"}`.
-pub async fn spawn_echo(endpoint: &str, kind: SocketKind) -> Result<ServerHandle, ServerError> {
-    bind(endpoint, kind, ServerOptions::default(), echo).await
 }

@@ -11,7 +11,7 @@ use reqchan_core::client::{Client, ConnectError, ConnectErrorKind};
 use reqchan_tests::python::{PythonPeer, python};
 use reqchan_tests::within;
 use reqchan_tests::zmqrs::ZmqRsServer;
-use reqchan_tokio::server::{self, SocketKind};
+use reqchan_tokio::server::SocketKind;
 use reqchan_tokio::{
     BuildError, Channel, ChannelConfig, ChannelKey, Error, Refusal, RequestError, RequestOptions, Value,
 };
@@ -210,7 +210,7 @@ async fn get_with_another_config_is_a_typed_error_and_the_same_config_shares() {
 
 #[tokio::test]
 async fn an_awaited_server_handle_resolves_when_the_server_ends() {
-    let server = server::spawn_echo(TCP_ANY, SocketKind::Router).await.unwrap();
+    let server = reqchan_cli::spawn_echo(TCP_ANY, SocketKind::Router).await.unwrap();
     let channel = Channel::connect(server.endpoint(), ChannelConfig::lockstep()).unwrap();
     let reply: Value = within(LIMIT, "echo", channel.request(&ping(3))).await.unwrap();
     assert_eq!(reply, ping(3));

@@ -24,7 +24,7 @@ fn reqchan() -> PathBuf {
             let exe = std::env::current_exe().expect("test executable path");
             let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").to_path_buf();
             let mut build = std::process::Command::new(env!("CARGO"));
-            build.args(["build", "--quiet", "-p", "reqchan-tokio", "--bin", "reqchan"]);
+            build.args(["build", "--quiet", "-p", "reqchan-cli", "--bin", "reqchan"]);
             if profile_dir.file_name().is_some_and(|name| name == "release") {
                 build.arg("--release");
             }

@@ -64,7 +64,7 @@ async fn test_handler(request: IncomingRequest) -> Result<Reply, String> {
 }
 
 async fn check_req_mixed(kind: SocketKind) {
-    let server = within(LIMIT, "bind", server::spawn_echo(LOCAL, kind)).await.expect("bind");
+    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, kind)).await.expect("bind");
     let Some(mut peer) = client(server.endpoint(), &["req-mixed"]).await else { return };
     let lines = within(LIMIT, "req-mixed", lines_until_done(&mut peer)).await;
     assert_eq!(lines.len(), 54, "27 garbage + 27 good requests, each answered: {lines:?}");
@@ -121,7 +121,7 @@ async fn router_replies_complete_out_of_order_and_match_their_dealer_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_req_clients_all_get_their_own_replies() {
-    let server = within(LIMIT, "bind", server::spawn_echo(LOCAL, SocketKind::Router)).await.unwrap();
+    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, SocketKind::Router)).await.unwrap();
     let Some(mut peer) = client(server.endpoint(), &["req-parallel", "8", "50"]).await else { return };
     let lines = within(LIMIT, "req-parallel", lines_until_done(&mut peer)).await;
     assert_eq!(lines.len(), 8);
@@ -134,7 +134,7 @@ async fn concurrent_req_clients_all_get_their_own_replies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_answers_frames_without_delimiter_or_with_extra_frames_and_keeps_serving() {
-    let server = within(LIMIT, "bind", server::spawn_echo(LOCAL, SocketKind::Router)).await.unwrap();
+    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, SocketKind::Router)).await.unwrap();
     let Some(mut peer) = client(server.endpoint(), &["dealer-raw"]).await else { return };
     let lines = within(LIMIT, "dealer-raw", lines_until_done(&mut peer)).await;
     let bad = hex(BAD_LOAD_REPLY);
@@ -215,7 +215,7 @@ async fn shutdown_grace_cuts_slow_handlers_off_with_an_exception_reply_not_silen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rep_server_survives_a_peer_that_vanishes_mid_frame_without_spinning() {
-    let server = within(LIMIT, "bind", server::spawn_echo(LOCAL, SocketKind::Rep)).await.unwrap();
+    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, SocketKind::Rep)).await.unwrap();
     let Some(mut peer) = client(server.endpoint(), &["midframe-then-req", "20"]).await else { return };
     let lines = within(LIMIT, "midframe-then-req", lines_until_done(&mut peer)).await;
     assert_eq!(lines[0], "poisoned");

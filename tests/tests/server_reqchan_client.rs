@@ -6,13 +6,13 @@ use std::time::Duration;
 use futures::future::join_all;
 use reqchan_core::codec::{BAD_LOAD_REPLY, Value};
 use reqchan_tests::within;
-use reqchan_tokio::server::{self, SocketKind};
+use reqchan_tokio::server::SocketKind;
 use reqchan_tokio::{Channel, ChannelConfig};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn round_trips(kind: SocketKind, config: ChannelConfig, n: u64) {
-    let server = within(LIMIT, "bind", server::spawn_echo("tcp://127.0.0.1:0", kind)).await.expect("bind");
+    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo("tcp://127.0.0.1:0", kind)).await.expect("bind");
     let channel = Channel::connect(server.endpoint(), config).expect("channel");
     let requests = (0..n).map(|i| {
         let channel = channel.clone();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqchan_core::codec::{self, Crypt};
-use reqchan_tokio::server::{self, ServerHandle, SocketKind};
+use reqchan_tokio::server::{ServerHandle, SocketKind};
 use reqchan_tokio::{Channel, ChannelConfig, ClientStats, ConnectionState, Mode, RequestOptions, Value};
 
 use crate::options::{ModeArg, seconds};
@@ -100,7 +100,7 @@ impl Outcome {
 pub(crate) async fn run(args: BenchArgs) -> ExitCode {
     let (endpoint, embedded) = match &args.endpoint {
         Some(endpoint) => (endpoint.clone(), None),
-        None => match server::spawn_echo("tcp://127.0.0.1:0", SocketKind::Router).await {
+        None => match reqchan_cli::spawn_echo("tcp://127.0.0.1:0", SocketKind::Router).await {
             Ok(server) => (server.endpoint().to_owned(), Some(server)),
             Err(e) => {
                 eprintln!("reqchan bench: cannot start the embedded echo server: {e}");

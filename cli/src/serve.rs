@@ -80,7 +80,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     let options = ServerOptions::new(ServerConfig::default().max_concurrent(args.max_concurrent as usize))
         .shutdown_grace(Duration::from_secs(args.grace_secs))
         .event_sink(Arc::new(|event| eprintln!("reqchan serve: {event}")));
-    let handle = server::bind(&args.endpoint, kind, options, server::echo).await.map_err(ServeCliError::Server)?;
+    let handle = server::bind(&args.endpoint, kind, options, reqchan_cli::echo).await.map_err(ServeCliError::Server)?;
     println!("listening on {}", handle.endpoint());
 
     let signal_name = tokio::select! {
