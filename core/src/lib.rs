@@ -20,5 +20,6 @@ pub mod client;
 pub mod codec;
 pub mod registry;
 pub mod server;
+pub mod time;
 
 mod rng;

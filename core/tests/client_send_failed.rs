@@ -119,7 +119,7 @@ fn a_refused_retry_keeps_its_earlier_attempts_and_its_retry_deadline() {
     assert_eq!((stats.transmitted, stats.retried, stats.send_failures), (1, 0, 1));
     // Sent again as attempt 2 (not 3): the refused one did not count.
     assert_eq!(client.poll_transmit(t1).unwrap().attempt, 2);
-    assert_eq!(client.poll_timeout(), Some(t1 + SECOND));
+    assert_eq!(client.poll_timeout().map(|t| t.at), Some(t1 + SECOND));
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn the_connection_state_follows_connect_reset_and_close() {
     assert!(client.poll_action().is_some());
     client.handle_connect_failed(t0, refused());
     assert_eq!(client.connection_state(), ConnectionState::Connecting, "never connected yet");
-    let retry_at = client.poll_timeout().unwrap();
+    let retry_at = client.poll_timeout().map(|t| t.at).unwrap();
     client.handle_timeout(retry_at);
     connect(&mut client, retry_at);
     assert_eq!(client.connection_state(), ConnectionState::Connected);
@@ -170,4 +170,28 @@ fn a_reply_naming_a_request_whose_only_send_was_refused_is_stray() {
     assert_eq!(client.stats().stray_replies, 1);
     assert!(client.poll_completion().is_none());
     assert_eq!(client.pending(), 1);
+}
+
+#[test]
+fn poll_timeout_says_what_is_due() {
+    use reqchan_core::client::{Backoff, ExponentialBackoff, TimeoutReason};
+    let t0 = origin();
+    let mut client = client(Mode::Lockstep);
+    client.poll_action();
+    let options = RequestOptions::default()
+        .tries(2)
+        .backoff(Backoff::Exponential(ExponentialBackoff::new(SECOND, SECOND).unwrap()));
+    client.submit(t0, Bytes::from_static(b"a"), options).unwrap();
+    let reason = |client: &Client| client.poll_timeout().map(|t| t.reason);
+    assert_eq!(reason(&client), Some(TimeoutReason::Expiry), "queued, waiting for a connection");
+    client.handle_connect_failed(t0, refused());
+    assert_eq!(reason(&client), Some(TimeoutReason::Reconnect), "the reconnect pause ends first");
+    let retry_at = client.poll_timeout().unwrap().at;
+    client.handle_timeout(retry_at);
+    connect(&mut client, retry_at);
+    client.poll_transmit(retry_at).unwrap();
+    assert_eq!(reason(&client), Some(TimeoutReason::AttemptTimeout));
+    let timed_out = client.poll_timeout().unwrap().at;
+    client.handle_timeout(timed_out);
+    assert_eq!(reason(&client), Some(TimeoutReason::BackoffEnd), "a pause before the retry");
 }

@@ -789,11 +789,11 @@ impl Harness {
             Op::Advance(step) => self.now += step.duration(),
             Op::HandleTimeout => self.handle_timeout(),
             Op::Tick => {
-                self.now = clock::tick(self.now, self.client.poll_timeout());
+                self.now = clock::tick(self.now, self.client.poll_timeout().map(|t| t.at));
                 self.handle_timeout();
             }
             Op::JustBefore => {
-                if let Some(at) = clock::just_before(self.now, self.client.poll_timeout()) {
+                if let Some(at) = clock::just_before(self.now, self.client.poll_timeout().map(|t| t.at)) {
                     self.now = at;
                     self.handle_timeout();
                 }
@@ -1026,7 +1026,7 @@ impl Harness {
 
     fn handle_timeout(&mut self) {
         let now = self.now;
-        let due = self.client.poll_timeout().is_some_and(|at| at <= now);
+        let due = self.client.poll_timeout().map(|t| t.at).is_some_and(|at| at <= now);
         let before = (!due).then(|| self.snapshot());
         let mut expect = Expect::default();
         let m = &mut self.model;
@@ -1079,7 +1079,7 @@ impl Harness {
     }
 
     fn snapshot(&self) -> (ClientStats, usize, Option<Instant>, bool) {
-        (*self.client.stats(), self.client.pending(), self.client.poll_timeout(), self.client.is_connected())
+        (*self.client.stats(), self.client.pending(), self.client.poll_timeout().map(|t| t.at), self.client.is_connected())
     }
 
     // ----- targets -----
@@ -1407,7 +1407,7 @@ impl Harness {
         if let Link::Waiting { since } = m.link {
             bounds.push((since, since + m.reconnect_max));
         }
-        let timeout = c.poll_timeout();
+        let timeout = c.poll_timeout().map(|t| t.at);
         match (timeout, bounds.iter().map(|b| b.0).min(), bounds.iter().map(|b| b.1).min()) {
             (None, None, _) => {}
             (Some(at), Some(lo), Some(hi)) => {

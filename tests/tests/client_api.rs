@@ -73,7 +73,7 @@ fn first_reconnect_delay(config: &ChannelConfig) -> Duration {
     let mut client = Client::new(config.client_config().clone()).unwrap();
     client.poll_action();
     client.handle_connect_failed(start, ConnectError::new(ConnectErrorKind::Refused, "test"));
-    client.poll_timeout().unwrap() - start
+    client.poll_timeout().unwrap().at - start
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::config::MAX_DURATION;
+use crate::time::MAX_DURATION;
 use crate::rng::Rng;
 
 /// How long to wait before re-sending a request whose attempt failed.

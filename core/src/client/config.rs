@@ -4,10 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::backoff::{Backoff, ExponentialBackoff};
-
-/// The longest timeout or delay accepted anywhere (a year): keeps deadline arithmetic
-/// far from overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+use crate::time::MAX_DURATION;
 
 /// How requests share the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,8 +97,9 @@ impl Deadlines {
         debug_assert_eq!(self.heap.len(), live + self.retired);
     }
 
-    pub(crate) fn first(&self) -> Option<Instant> {
-        self.heap.first().map(|first| first.at)
+    /// The earliest deadline and whose it is.
+    pub(crate) fn first(&self) -> Option<(Instant, RequestId)> {
+        self.heap.first().map(|first| (first.at, first.id))
     }
 
     /// The id with the earliest deadline, if it is due at `now`.
@@ -237,7 +238,7 @@ mod tests {
                 }
             }
             let first = reference.first().copied();
-            assert_eq!(deadlines.first(), first.map(|(at, _)| at), "step {step}");
+            assert_eq!(deadlines.first().map(|(at, _)| at), first.map(|(at, _)| at), "step {step}");
             let later = now + Duration::from_millis(25);
             assert_eq!(deadlines.first_due(later), first.filter(|(at, _)| *at <= later).map(|(_, id)| id));
             assert!(

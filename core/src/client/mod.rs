@@ -18,7 +18,8 @@
 //!      connection.
 //!   2. [`poll_transmit`](Client::poll_transmit) until `None` — hand each to the socket.
 //!   3. [`poll_completion`](Client::poll_completion) until `None` — resolve the callers.
-//!   4. [`poll_timeout`](Client::poll_timeout) — when to call `handle_timeout` next.
+//!   4. [`poll_timeout`](Client::poll_timeout) — when to call `handle_timeout` next, and
+//!      why (a [`TimeoutReason`], for logs).
 //! - **Getters** — [`stats`](Client::stats), [`pending`](Client::pending),
 //!   [`is_connected`](Client::is_connected), [`connection_state`](Client::connection_state),
 //!   [`config`](Client::config).
@@ -79,8 +80,8 @@
 //!     // 4. Wait for the socket or the timer, whichever comes first.
 //!     if let Some(frames) = wire.pop() {
 //!         client.handle_reply(now, &frames);
-//!     } else if let Some(deadline) = client.poll_timeout() {
-//!         now = deadline.max(now);
+//!     } else if let Some(timeout) = client.poll_timeout() {
+//!         now = timeout.at.max(now);
 //!         client.handle_timeout(now);
 //!     }
 //!     now += Duration::from_millis(1);
@@ -108,18 +109,21 @@ use bytes::Bytes;
 
 pub use backoff::{Backoff, ExponentialBackoff, InvalidBackoff};
 pub use config::{
-    ClientConfig, ConfigError, InvalidOptions, LockstepFraming, MAX_DURATION, Mode, RequestDefaults, RequestOptions,
+    ClientConfig, ConfigError, InvalidOptions, LockstepFraming, Mode, RequestDefaults, RequestOptions,
 };
 pub use error::{ConnectError, ConnectErrorKind, RequestError, SubmitError};
 pub use id::RequestId;
-pub use output::{Completion, ConnectReason, ConnectionState, SocketAction, Transmit};
+pub use output::{Completion, ConnectReason, ConnectionState, SocketAction, Timeout, TimeoutReason, Transmit};
 pub use stats::ClientStats;
+/// Re-exported from [`crate::time`], where it lives.
+pub use crate::time::MAX_DURATION;
 
 use link::Link;
 use queue::IdQueue;
 use requests::{Phase, Request, Requests};
 
 use crate::codec::Refusal;
+use crate::time::Monotonic;
 use crate::rng::Rng;
 
 /// The request client state machine. See the [module docs](self) for the drive loop.
@@ -136,8 +140,8 @@ pub struct Client {
     link: Link,
     completions: VecDeque<Completion>,
     next_id: u64,
-    /// The latest `now` seen; time never runs backwards inside the client.
-    latest: Option<Instant>,
+    /// Time never runs backwards inside the client.
+    clock: Monotonic,
     rng: Rng,
     stats: ClientStats,
 }
@@ -156,7 +160,7 @@ impl Client {
             link: Link::new(),
             completions: VecDeque::new(),
             next_id: 0,
-            latest: None,
+            clock: Monotonic::default(),
             stats: ClientStats::default(),
         })
     }
@@ -391,10 +395,20 @@ impl Client {
         self.completions.pop_front()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.requests.next_deadline(), self.link.retry_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever,
+    /// and why.
+    pub fn poll_timeout(&self) -> Option<Timeout> {
+        let request = self.requests.next_deadline().map(|(at, phase)| Timeout {
+            at,
+            reason: match phase {
+                Phase::Queued | Phase::Ready => TimeoutReason::Expiry,
+                Phase::InFlight => TimeoutReason::AttemptTimeout,
+                Phase::BackingOff => TimeoutReason::BackoffEnd,
+            },
+        });
+        let reconnect = self.link.retry_at().map(|at| Timeout { at, reason: TimeoutReason::Reconnect });
+        match (request, reconnect) {
+            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
             (a, b) => a.or(b),
         }
     }
@@ -434,9 +448,7 @@ impl Client {
     // ----- internals -----
 
     fn observe(&mut self, now: Instant) -> Instant {
-        let now = self.latest.map_or(now, |latest| latest.max(now));
-        self.latest = Some(now);
-        now
+        self.clock.observe(now)
     }
 
     fn is_lockstep(&self) -> bool {

@@ -1,5 +1,7 @@
 //! What the client asks of its driver: socket actions, transmissions, completions.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use super::error::RequestError;
@@ -97,4 +99,28 @@ pub struct Completion {
     pub attempts: u32,
     /// The reply payload, or why there is none.
     pub result: Result<Bytes, RequestError>,
+}
+
+/// When the client must next be woken, and why, from
+/// [`Client::poll_timeout`](super::Client::poll_timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout {
+    /// Call [`handle_timeout`](super::Client::handle_timeout) at this instant.
+    pub at: Instant,
+    /// What is due then (the earliest of several, if they coincide).
+    pub reason: TimeoutReason,
+}
+
+/// What a [`Timeout`] is for: for logs and metrics, never needed to drive the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutReason {
+    /// A request waiting to be sent (queued, or ready for a retry) runs out of time.
+    Expiry,
+    /// An attempt on the wire has had no reply within its timeout.
+    AttemptTimeout,
+    /// A backoff pause between attempts ends.
+    BackoffEnd,
+    /// The pause after a failed connection attempt ends: connect again.
+    Reconnect,
 }

@@ -154,9 +154,10 @@ impl Requests {
         self.get(id).is_some_and(|r| r.phase == phase)
     }
 
-    /// The earliest deadline of any request.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first()
+    /// The earliest deadline of any request, and that request's phase.
+    pub(crate) fn next_deadline(&self) -> Option<(Instant, Phase)> {
+        let (at, id) = self.deadlines.first()?;
+        Some((at, self.get(id)?.phase))
     }
 
     /// The request whose deadline is earliest, if that deadline has come at `now`.

@@ -115,6 +115,7 @@ pub use stats::ServerStats;
 use frames::Split;
 use queue::WaitQueue;
 use requests::{Entry, Phase, Requests};
+use crate::time::Monotonic;
 
 /// Events kept for [`Server::poll_event`] before further ones are only counted.
 const MAX_EVENTS: usize = 1024;
@@ -131,8 +132,8 @@ pub struct Server {
     events: VecDeque<ServerEvent>,
     next_token: u64,
     shutting_down: bool,
-    /// The latest `now` seen; time never runs backwards inside the server.
-    latest: Option<Instant>,
+    /// Time never runs backwards inside the server.
+    clock: Monotonic,
     stats: ServerStats,
 }
 
@@ -149,7 +150,7 @@ impl Server {
             events: VecDeque::new(),
             next_token: 0,
             shutting_down: false,
-            latest: None,
+            clock: Monotonic::default(),
             stats: ServerStats::default(),
         })
     }
@@ -162,7 +163,7 @@ impl Server {
     /// Produces either an error reply at once ([`poll_transmit`](Self::poll_transmit)),
     /// or an accepted request, started ([`poll_request`](Self::poll_request)) or queued.
     pub fn handle_message(&mut self, now: Instant, frames: Vec<Bytes>) {
-        let now = self.advance(now);
+        let now = self.observe(now);
         self.stats.received += 1;
         let (envelope, payload) = match frames::split(self.config.framing, frames, self.config.max_message_size) {
             Split::Ok { envelope, payload } => (envelope, payload),
@@ -208,7 +209,7 @@ impl Server {
         token: RequestToken,
         result: Result<Bytes, HandlerFailure>,
     ) -> Result<(), UnknownRequest> {
-        self.advance(now);
+        self.observe(now);
         if !self.requests.is_running(token) {
             self.stats.late_handler_results += 1;
             return Err(UnknownRequest(token));
@@ -241,7 +242,7 @@ impl Server {
     /// Answers every request whose `request_timeout` has passed. Does nothing when
     /// nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let now = self.advance(now);
+        let now = self.observe(now);
         while let Some((token, entry)) = self.requests.pop_expired(now) {
             match entry.phase {
                 Phase::Running => {
@@ -270,7 +271,7 @@ impl Server {
     /// reply), and every later message is answered `server busy`. Calling it again can
     /// only shorten the grace.
     pub fn shutdown(&mut self, now: Instant, grace: Duration) {
-        let now = self.advance(now);
+        let now = self.observe(now);
         self.shutting_down = true;
         while let Some(token) = self.waiting.pop() {
             if let Some(entry) = self.requests.remove(token) {
@@ -350,10 +351,8 @@ impl Server {
 
     // ----- internals -----
 
-    fn advance(&mut self, now: Instant) -> Instant {
-        let now = self.latest.map_or(now, |latest| latest.max(now));
-        self.latest = Some(now);
-        now
+    fn observe(&mut self, now: Instant) -> Instant {
+        self.clock.observe(now)
     }
 
     fn max_concurrent(&self) -> usize {

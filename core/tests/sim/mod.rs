@@ -261,7 +261,7 @@ impl Sim {
     /// When the next thing happens: the client's timer or a network event.
     pub fn next_wake(&self) -> Option<Instant> {
         let event = self.events.first_key_value().map(|((at, _), _)| *at);
-        match (self.client.poll_timeout(), event) {
+        match (self.client.poll_timeout().map(|t| t.at), event) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -280,7 +280,7 @@ impl Sim {
         } else {
             self.client.handle_timeout(self.now);
             self.drain();
-            if let Some(next) = self.client.poll_timeout() {
+            if let Some(next) = self.client.poll_timeout().map(|t| t.at) {
                 assert!(next > self.now, "handle_timeout(+{:?}) left a deadline due at {next:?}", self.elapsed());
             }
         }

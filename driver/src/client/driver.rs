@@ -228,13 +228,14 @@ impl<R: Runtime> Driver<R> {
     /// Feeds the core's timeout when it is due by the clock; keeps one sleep armed for
     /// the core's next deadline, re-armed only when that deadline changes.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.core.poll_timeout() else {
+        let Some(timeout) = self.core.poll_timeout() else {
             self.timer = None;
             return false;
         };
-        let now = Instant::now();
+        let (deadline, now) = (timeout.at, Instant::now());
         if deadline <= now {
             self.timer = None;
+            tracing::trace!(endpoint = %self.endpoint, reason = ?timeout.reason, "timeout due");
             self.core.handle_timeout(now);
             self.drain(now);
             return true;
