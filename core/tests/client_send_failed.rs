@@ -59,13 +59,13 @@ fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socke
 
     // The socket's peer died while it was idle: the send itself fails.
     let t1 = t0 + Duration::from_millis(10);
-    client.handle_send_failed(t1, first);
-    client.handle_peer_lost(t1);
+    client.handle_send_refused(t1, &[first]);
     assert_eq!(client.poll_action(), Some(SocketAction::Connect { reason: ConnectReason::PeerLost }));
     assert_eq!(client.connection_state(), ConnectionState::Reconnecting);
     assert!(client.poll_transmit(t1).is_none(), "nothing goes out before the new socket connects");
     let stats = *client.stats();
-    assert_eq!((stats.transmitted, stats.send_failures, stats.retried), (0, 1, 0));
+    // Counters only go up: the hand-off stays counted, the refusal is counted apart.
+    assert_eq!((stats.transmitted, stats.send_failures, stats.retried), (1, 1, 0));
 
     client.handle_connected(t1);
     let again = client.poll_transmit(t1).unwrap();
@@ -74,7 +74,7 @@ fn a_refused_lockstep_send_is_not_an_attempt_and_goes_out_first_on_the_new_socke
     let done = client.poll_completion().unwrap();
     assert_eq!((done.id, done.attempts, done.result), (first, 1, Ok(Bytes::from_static(b"A"))));
     assert_eq!(client.poll_transmit(t1).unwrap().id, second);
-    assert_eq!(client.stats().transmitted, 2);
+    assert_eq!(client.stats().transmitted - client.stats().send_failures, 2, "two reached the wire");
 }
 
 #[test]
@@ -88,8 +88,7 @@ fn a_connection_that_keeps_refusing_cannot_keep_a_request_past_its_queue_deadlin
     while now < t0 + 2 * SECOND {
         let Some(sent) = client.poll_transmit(now) else { break };
         assert_eq!(sent.attempt, 1);
-        client.handle_send_failed(now, id);
-        client.handle_peer_lost(now);
+        client.handle_send_refused(now, &[id]);
         now += Duration::from_millis(100);
         client.handle_timeout(now);
         connect(&mut client, now);
@@ -98,7 +97,7 @@ fn a_connection_that_keeps_refusing_cannot_keep_a_request_past_its_queue_deadlin
     let done = client.poll_completion().expect("the request completed");
     assert_eq!((done.id, done.result), (id, Err(RequestError::TimedOut { attempts: 0 })));
     assert!(now <= t0 + SECOND + Duration::from_millis(100), "completed late: {:?}", now - t0);
-    assert_eq!(client.stats().transmitted, 0);
+    assert_eq!(client.stats().transmitted - client.stats().send_failures, 0, "nothing reached the wire");
     assert_eq!(client.stats().send_failures, 10);
 }
 
@@ -114,25 +113,29 @@ fn a_refused_retry_keeps_its_earlier_attempts_and_its_retry_deadline() {
     client.handle_timeout(t1);
     let retry = client.poll_transmit(t1).unwrap();
     assert_eq!(retry.attempt, 2);
-    client.handle_send_failed(t1, id);
+    client.handle_send_refused(t1, &[id]);
     let stats = *client.stats();
-    assert_eq!((stats.transmitted, stats.retried, stats.send_failures), (1, 0, 1));
-    // Sent again as attempt 2 (not 3): the refused one did not count.
+    // Counters only go up: both hand-offs stay counted, the refusal apart.
+    assert_eq!((stats.transmitted, stats.retried, stats.send_failures), (2, 1, 1));
+    // On the new connection, sent again as attempt 2 (not 3): the refused one did not count.
+    assert!(client.poll_transmit(t1).is_none(), "nothing before the new socket connects");
+    connect(&mut client, t1);
     assert_eq!(client.poll_transmit(t1).unwrap().attempt, 2);
     assert_eq!(client.poll_timeout().map(|t| t.at), Some(t1 + SECOND));
 }
 
 #[test]
-fn send_failed_for_a_request_not_in_flight_is_ignored() {
+fn a_refusal_naming_a_request_not_in_flight_is_ignored_for_it() {
     let t0 = origin();
     let mut client = client(Mode::Lockstep);
     connect(&mut client, t0);
     let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
-    client.handle_send_failed(t0, id); // still queued: nothing was refused
+    client.handle_send_refused(t0, &[id]); // still queued: nothing of it was refused
     assert_eq!(client.stats().send_failures, 0);
+    connect(&mut client, t0); // the connection was reset all the same
     let sent = client.poll_transmit(t0).unwrap();
     client.handle_reply(t0, &reply_to(&sent, "A"));
-    client.handle_send_failed(t0, sent.id); // finished
+    client.handle_send_refused(t0, &[sent.id]); // finished
     assert_eq!(client.stats().send_failures, 0);
     assert_eq!(client.poll_completion().unwrap().result, Ok(Bytes::from_static(b"A")));
     assert!(client.poll_completion().is_none());
@@ -163,7 +166,8 @@ fn a_reply_naming_a_request_whose_only_send_was_refused_is_stray() {
     connect(&mut client, t0);
     let id = client.submit(t0, Bytes::from_static(b"a"), RequestOptions::default()).unwrap();
     let sent = client.poll_transmit(t0).unwrap();
-    client.handle_send_failed(t0, id);
+    client.handle_send_refused(t0, &[id]);
+    connect(&mut client, t0);
     // The peer never saw it: a reply that names it (forged, or from a confused peer)
     // cannot be its answer.
     client.handle_reply(t0, &[sent.frames()[0].clone(), Bytes::new(), Bytes::from_static(b"forged")]);

@@ -922,6 +922,13 @@ impl Harness {
     }
 
     fn peer_lost(&mut self) {
+        let expect = self.model_peer_lost();
+        self.client.handle_peer_lost(self.now);
+        self.settle(expect, false);
+    }
+
+    /// The model's side of a lost connection.
+    fn model_peer_lost(&mut self) -> Expect {
         let mut expect = Expect::default();
         if self.model.link == Link::Open {
             self.model.reset(&mut expect, ConnectReason::PeerLost);
@@ -935,36 +942,36 @@ impl Harness {
                 self.model.fail_attempt(&mut expect, n, self.now, RequestError::PeerLost { attempts });
             }
         }
-        self.client.handle_peer_lost(self.now);
-        self.settle(expect, false);
+        expect
     }
 
+    /// `handle_send_refused([id])`, and the model's side of it: the refusal, then the
+    /// lost connection.
     fn send_failed(&mut self, target: Target) {
         let id = match self.resolve(target) {
             Some(id) => id,
             None => self.unknown_id(target),
         };
         self.refuse(id);
-        self.settle(Expect::default(), false);
     }
 
-    /// `handle_send_failed(id)`, and the model's side of it.
+    /// `handle_send_refused([id])` and the model's side of it.
     fn refuse(&mut self, id: RequestId) {
         let n = id.as_u64();
         if let Some(req) = self.model.reqs.get_mut(&n) {
             // Not an attempt after all: back to the head of the retry queue, under the
-            // deadline it had while waiting.
+            // deadline it had while waiting. Counters only go up: the transmission
+            // stays counted.
             if let State::InFlight { wait: (lo, hi), .. } = req.state {
                 req.state = State::Ready { lo, hi };
                 req.attempts -= 1;
-                let stats = &mut self.model.stats;
-                stats.transmitted -= 1;
-                stats.retried -= u64::from(req.attempts > 0);
-                stats.send_failures += 1;
+                self.model.stats.send_failures += 1;
                 self.seen.send_failures += 1;
             }
         }
-        self.client.handle_send_failed(self.now, id);
+        let expect = self.model_peer_lost();
+        self.client.handle_send_refused(self.now, &[id]);
+        self.settle(expect, false);
     }
 
     fn reply(&mut self, frames: &[Bytes]) {
@@ -1079,7 +1086,12 @@ impl Harness {
     }
 
     fn snapshot(&self) -> (ClientStats, usize, Option<Instant>, bool) {
-        (*self.client.stats(), self.client.pending(), self.client.poll_timeout().map(|t| t.at), self.client.is_connected())
+        (
+            *self.client.stats(),
+            self.client.pending(),
+            self.client.poll_timeout().map(|t| t.at),
+            self.client.is_connected(),
+        )
     }
 
     // ----- targets -----
@@ -1165,16 +1177,15 @@ impl Harness {
         ensure!(self, self.client.poll_action().is_none(), "two socket actions at once");
         drained.actions = usize::from(action.is_some());
         self.check_action(action, &expect);
-        let mut refused = false;
+        let mut refused = None;
         while let Some(transmit) = self.client.poll_transmit(self.now) {
             drained.transmits += 1;
             ensure!(self, drained.transmits <= 64, "poll_transmit does not stop");
             self.check_transmit(&transmit);
             if self.refusing {
-                // A socket that refuses: the driver reports the refusal at once, stops
-                // sending, and then reports the connection lost.
-                self.refuse(transmit.id);
-                refused = true;
+                // A socket that refuses: the driver stops sending and reports the
+                // refusal (and with it the lost connection) once this drain is done.
+                refused = Some(transmit.id);
                 break;
             }
         }
@@ -1191,9 +1202,9 @@ impl Harness {
                 drained.completions
             );
         }
-        self.check_invariants(after_timeout, refused);
-        if refused {
-            self.peer_lost();
+        self.check_invariants(after_timeout, refused.is_some());
+        if let Some(id) = refused {
+            self.refuse(id);
         }
         drained
     }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::time::MAX_DURATION;
 use crate::rng::Rng;
+use crate::time::MAX_DURATION;
 
 /// How long to wait before re-sending a request whose attempt failed.
 ///

@@ -10,7 +10,7 @@
 //!   [`close`](Client::close), [`handle_connected`](Client::handle_connected),
 //!   [`handle_connect_failed`](Client::handle_connect_failed),
 //!   [`handle_peer_lost`](Client::handle_peer_lost),
-//!   [`handle_send_failed`](Client::handle_send_failed), [`handle_reply`](Client::handle_reply),
+//!   [`handle_send_refused`](Client::handle_send_refused), [`handle_reply`](Client::handle_reply),
 //!   [`handle_timeout`](Client::handle_timeout).
 //! - **Outputs**, drained after every input in this order:
 //!   1. [`poll_action`](Client::poll_action) — open a fresh socket, or close it. Carry
@@ -107,24 +107,22 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+/// Re-exported from [`crate::time`], where it lives.
+pub use crate::time::MAX_DURATION;
 pub use backoff::{Backoff, ExponentialBackoff, InvalidBackoff};
-pub use config::{
-    ClientConfig, ConfigError, InvalidOptions, LockstepFraming, Mode, RequestDefaults, RequestOptions,
-};
+pub use config::{ClientConfig, ConfigError, InvalidOptions, LockstepFraming, Mode, RequestDefaults, RequestOptions};
 pub use error::{ConnectError, ConnectErrorKind, RequestError, SubmitError};
 pub use id::RequestId;
 pub use output::{Completion, ConnectReason, ConnectionState, SocketAction, Timeout, TimeoutReason, Transmit};
 pub use stats::ClientStats;
-/// Re-exported from [`crate::time`], where it lives.
-pub use crate::time::MAX_DURATION;
 
 use link::Link;
 use queue::IdQueue;
 use requests::{Phase, Request, Requests};
 
 use crate::codec::Refusal;
-use crate::time::Monotonic;
 use crate::rng::Rng;
+use crate::time::Monotonic;
 
 /// The request client state machine. See the [module docs](self) for the drive loop.
 #[derive(Debug)]
@@ -260,15 +258,26 @@ impl Client {
         }
     }
 
-    /// The socket refused the transmission of request `id` (a send that failed: the
-    /// connection broke before the message was written): it never reached the wire. It does not
-    /// count as an attempt; the request goes back to the head of the retry queue under
-    /// the deadline it had while waiting, so a connection that keeps refusing cannot
-    /// keep it alive past that deadline. Does not touch the connection: report
-    /// [`handle_peer_lost`](Self::handle_peer_lost) after the refused transmissions.
-    /// Ignored unless `id` is in flight.
-    pub fn handle_send_failed(&mut self, now: Instant, id: RequestId) {
-        self.observe(now);
+    /// The socket refused the transmissions of `refused` (sends that failed: the
+    /// connection broke before they were written), and so the connection is lost.
+    ///
+    /// A refused transmission never reached the wire: it does not count as an attempt,
+    /// and the request goes back to the head of the retry queue under the deadline it
+    /// had while waiting, so a connection that keeps refusing cannot keep it alive past
+    /// that deadline (`transmitted` keeps counting it, `send_failures` counts the
+    /// refusal: counters only go up). Then the connection is handled as
+    /// [`handle_peer_lost`](Self::handle_peer_lost): every other attempt in flight fails
+    /// and the socket is reset. Ids not in flight are ignored.
+    pub fn handle_send_refused(&mut self, now: Instant, refused: &[RequestId]) {
+        let now = self.observe(now);
+        for &id in refused {
+            self.unsend(id);
+        }
+        self.handle_peer_lost(now);
+    }
+
+    /// Takes back the transmission of `id`, if it is in flight.
+    fn unsend(&mut self, id: RequestId) {
         let Some(request) = self.requests.get(id) else { return };
         if request.phase() != Phase::InFlight {
             return;
@@ -279,12 +288,7 @@ impl Client {
         }
         let Some(request) = self.requests.transition(id, Phase::Ready, wait_deadline) else { return };
         request.attempts -= 1;
-        let was_retry = request.attempts > 0;
         self.retries.push_front(id);
-        self.stats.transmitted -= 1;
-        if was_retry {
-            self.stats.retried -= 1;
-        }
         self.stats.send_failures += 1;
     }
 

@@ -7,8 +7,9 @@
 pub struct ClientStats {
     /// Requests accepted by `submit`.
     pub submitted: u64,
-    /// Transmissions handed to the socket, first attempts and retries (less those the
-    /// socket refused, see `send_failures`).
+    /// Transmissions handed to the socket, first attempts and retries, including those
+    /// the socket then refused (`send_failures`). Counters only go up: transmissions
+    /// that reached the wire are `transmitted - send_failures`.
     pub transmitted: u64,
     /// Transmissions that were retries (attempt 2 and later).
     pub retried: u64,
@@ -28,8 +29,8 @@ pub struct ClientStats {
     pub resets: u64,
     /// Connection attempts reported failed.
     pub connect_failures: u64,
-    /// Transmissions the socket refused (reported by `handle_send_failed`): not counted
-    /// as attempts, sent again on the next connection.
+    /// Transmissions the socket refused (reported by `handle_send_refused`): not
+    /// attempts, sent again on the next connection.
     pub send_failures: u64,
     /// Replies discarded because no unfinished request matched them.
     pub stray_replies: u64,

@@ -112,10 +112,10 @@ pub use output::{
 };
 pub use stats::ServerStats;
 
+use crate::time::Monotonic;
 use frames::Split;
 use queue::WaitQueue;
 use requests::{Entry, Phase, Requests};
-use crate::time::Monotonic;
 
 /// Events kept for [`Server::poll_event`] before further ones are only counted.
 const MAX_EVENTS: usize = 1024;

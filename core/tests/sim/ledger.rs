@@ -92,10 +92,7 @@ impl Ledger {
         assert_eq!(entry.sent, attempt);
         entry.sent -= 1;
         entry.sent_at.pop();
-        self.transmitted -= 1;
-        if attempt > 1 {
-            self.retried -= 1;
-        }
+        // Counters only go up: the transmission stays counted, the refusal is added.
         self.send_failures += 1;
     }
 

@@ -12,7 +12,7 @@
 //! - **Network** ([`Net`]): per-message latency, jitter, loss, and (pipelined only)
 //!   duplicated replies, all drawn from the seed: one seed, one exact run.
 //! - **Socket**: `refuse_sends` makes the socket refuse transmissions; the sim then
-//!   reports `handle_send_failed` and the peer lost, as a driver would.
+//!   reports `handle_send_refused`, as a driver would.
 //! - **Checks** (every step): the [`Ledger`] rules, `pending()` and the counters, the
 //!   socket state and `connection_state()`, and that `handle_timeout(now)` leaves
 //!   nothing due at `now`. A run of more than `max_steps` steps is a livelock: panic.
@@ -181,7 +181,7 @@ pub struct Sim {
     /// Steps allowed before the run is declared a livelock.
     pub max_steps: u64,
     /// The socket refuses this many of the next transmissions; for each, the driver
-    /// reports `handle_send_failed` and then the peer lost.
+    /// reports `handle_send_refused`.
     pub refuse_sends: u32,
     now: Instant,
     rng: SimRng,
@@ -404,11 +404,16 @@ impl Sim {
     }
 
     fn report_peer_lost(&mut self) {
+        self.note_peer_loss();
+        self.client.handle_peer_lost(self.now);
+    }
+
+    /// Records a peer loss the client is about to be told of.
+    fn note_peer_loss(&mut self) {
         if self.client.is_connected() {
             self.seq += 1;
             self.losses.push((self.seq, self.now));
         }
-        self.client.handle_peer_lost(self.now);
     }
 
     /// Hands `frames` to the client as if read from the socket now, whatever the socket
@@ -548,8 +553,8 @@ impl Sim {
                 self.refuse_sends -= 1;
                 self.ledger.send_failed(transmit.id, transmit.attempt);
                 self.refused.push((self.now, transmit.id, transmit.attempt));
-                self.client.handle_send_failed(self.now, transmit.id);
-                self.report_peer_lost();
+                self.note_peer_loss();
+                self.client.handle_send_refused(self.now, &[transmit.id]);
                 return true;
             }
             self.seq += 1;

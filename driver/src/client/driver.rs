@@ -211,10 +211,7 @@ impl<R: Runtime> Driver<R> {
             Event::Reply(frames) => self.core.handle_reply(now, &frames),
             Event::Refused(ids, error) => {
                 tracing::info!(endpoint = %self.endpoint, %error, refused = ids.len(), "connection lost on send");
-                for id in ids {
-                    self.core.handle_send_failed(now, id);
-                }
-                self.core.handle_peer_lost(now);
+                self.core.handle_send_refused(now, &ids);
             }
             Event::Lost(error) => {
                 tracing::info!(endpoint = %self.endpoint, %error, "connection lost");
@@ -279,8 +276,7 @@ impl<R: Runtime> Driver<R> {
             }
             let Some((id, error)) = refused else { break };
             tracing::error!(endpoint = %self.endpoint, %error, "the socket refused a transmission; resetting it");
-            self.core.handle_send_failed(now, id);
-            self.core.handle_peer_lost(now);
+            self.core.handle_send_refused(now, &[id]);
         }
         while let Some(completion) = self.core.poll_completion() {
             self.done.push(completion);
