@@ -427,6 +427,8 @@ enum State {
 #[derive(Debug)]
 struct Req {
     id: RequestId,
+    /// The tag given at submission, expected back in the completion.
+    tag: u64,
     payload: Bytes,
     opts: Resolved,
     submitted: Instant,
@@ -616,7 +618,7 @@ impl Model {
         let req = self.reqs.get_mut(&n).expect("model: finishing an unknown request");
         req.state = State::Done;
         self.stats.count(&result);
-        let completion = Completion { id: req.id, attempts: req.attempts, result };
+        let completion = Completion { id: req.id, tag: req.tag, attempts: req.attempts, result };
         expect.completions.insert(n, completion);
     }
 
@@ -834,14 +836,24 @@ impl Harness {
         let full = m.count(|_| true) - m.in_flight() >= m.max_queued;
 
         let refusals = format!("closed {closed}, too large {too_large}, bad options {bad_options}, queue full {full}");
-        match self.client.submit(self.now, payload.clone(), options) {
+        // A caller's tag, unrelated to the id: it must come back in the completion.
+        let tag = u64::MAX - self.model.stats.submitted;
+        match self.client.submit_tagged(self.now, payload.clone(), options, tag) {
             Ok(id) => {
                 ensure!(self, !(closed || too_large || bad_options || full), "submit accepted: {refusals}");
                 let n = id.as_u64();
                 ensure!(self, !self.model.reqs.contains_key(&n), "submit reused id {id}");
                 let opts = Resolved { timeout, tries, backoff_max };
-                let req =
-                    Req { id, payload, opts, submitted: self.now, attempts: 0, id_frame: None, state: State::Queued };
+                let req = Req {
+                    id,
+                    tag,
+                    payload,
+                    opts,
+                    submitted: self.now,
+                    attempts: 0,
+                    id_frame: None,
+                    state: State::Queued,
+                };
                 self.model.reqs.insert(n, req);
                 self.model.stats.submitted += 1;
             }
@@ -1320,7 +1332,7 @@ impl Harness {
         if let Some(want) = expect.completions.remove(&n) {
             let same = match (&c.result, &want.result) {
                 (Err(RequestError::MalformedReply { .. }), Err(RequestError::MalformedReply { .. })) => {
-                    c.id == want.id && c.attempts == want.attempts
+                    c.id == want.id && c.tag == want.tag && c.attempts == want.attempts
                 }
                 _ => c == want,
             };
@@ -1339,7 +1351,7 @@ impl Harness {
         // Only an expiry (in `poll_transmit`, or of a retry whose pause the model only
         // bounds) is not predicted exactly; its error still follows the connection.
         let expected = Err(self.model.expired(req.attempts));
-        let expiry = c.result == expected && c.attempts == req.attempts;
+        let expiry = c.result == expected && c.attempts == req.attempts && c.tag == req.tag;
         ensure!(self, expiry, "unexpected completion {c:?} in state {:?}", req.state);
         ensure!(self, req.may_have_expired(now), "{} expired early, in state {:?}", c.id, req.state);
         let req = self.model.reqs.get_mut(&n).expect("checked above");

@@ -6,7 +6,8 @@
 //! [`Transmit`]s, feeds replies back, and wakes the client at [`Client::poll_timeout`].
 //!
 //! # Methods, in four groups
-//! - **Inputs** — [`submit`](Client::submit), [`cancel`](Client::cancel),
+//! - **Inputs** — [`submit`](Client::submit) (or [`submit_tagged`](Client::submit_tagged)),
+//!   [`cancel`](Client::cancel),
 //!   [`close`](Client::close), [`handle_connected`](Client::handle_connected),
 //!   [`handle_connect_failed`](Client::handle_connect_failed),
 //!   [`handle_peer_lost`](Client::handle_peer_lost),
@@ -170,6 +171,18 @@ impl Client {
     /// Refused, with nothing queued, if the client is closed, the payload is larger
     /// than `max_message_size`, the options are invalid, or `max_queued` requests wait.
     pub fn submit(&mut self, now: Instant, payload: Bytes, options: RequestOptions) -> Result<RequestId, SubmitError> {
+        self.submit_tagged(now, payload, options, 0)
+    }
+
+    /// [`submit`](Self::submit), with an opaque `tag` of the caller's that comes back in
+    /// the request's [`Completion`] (a driver keeps its waiters by tag: one map).
+    pub fn submit_tagged(
+        &mut self,
+        now: Instant,
+        payload: Bytes,
+        options: RequestOptions,
+        tag: u64,
+    ) -> Result<RequestId, SubmitError> {
         let now = self.observe(now);
         if self.link.is_closed() {
             return Err(SubmitError::Closed);
@@ -184,7 +197,7 @@ impl Client {
         }
         let id = RequestId(self.next_id);
         self.next_id += 1;
-        self.requests.insert(id, Request::new(payload, options, now + options.timeout));
+        self.requests.insert(id, Request::new(payload, tag, options, now + options.timeout));
         self.queue.push_back(id);
         self.stats.submitted += 1;
         Ok(id)
@@ -203,7 +216,7 @@ impl Client {
         if request.phase() == Phase::InFlight && self.is_lockstep() {
             self.reset_socket(ConnectReason::Cancelled(id));
         }
-        self.complete(id, request.attempts, Err(RequestError::Cancelled));
+        self.complete(id, &request, Err(RequestError::Cancelled));
         true
     }
 
@@ -217,7 +230,7 @@ impl Client {
         }
         for id in self.requests.ids_in(None) {
             if let Some(request) = self.requests.remove(id) {
-                self.complete(id, request.attempts, Err(RequestError::Closed));
+                self.complete(id, &request, Err(RequestError::Closed));
             }
         }
         self.queue.clear();
@@ -319,7 +332,7 @@ impl Client {
                 },
                 other => other,
             };
-            self.complete(id, request.attempts, result);
+            self.complete(id, &request, result);
         }
     }
 
@@ -550,7 +563,7 @@ impl Client {
                 Some(cause) => RequestError::Unreachable { attempts, cause: cause.clone() },
                 None => RequestError::TimedOut { attempts },
             };
-            self.complete(id, attempts, Err(error));
+            self.complete(id, &request, Err(error));
         }
     }
 
@@ -564,8 +577,9 @@ impl Client {
                 AttemptFailure::TimedOut => RequestError::TimedOut { attempts },
                 AttemptFailure::PeerLost => RequestError::PeerLost { attempts },
             };
-            self.remove(id);
-            self.complete(id, attempts, Err(error));
+            if let Some(request) = self.remove(id) {
+                self.complete(id, &request, Err(error));
+            }
             return;
         }
         if self.on_the_wire == Some(id) {
@@ -592,7 +606,8 @@ impl Client {
         self.link.reconnect(reason);
     }
 
-    fn complete(&mut self, id: RequestId, attempts: u32, result: Result<Bytes, RequestError>) {
+    fn complete(&mut self, id: RequestId, request: &Request, result: Result<Bytes, RequestError>) {
+        let (attempts, tag) = (request.attempts, request.tag);
         match &result {
             Ok(_) => self.stats.replied += 1,
             Err(RequestError::TimedOut { .. } | RequestError::Unreachable { .. }) => self.stats.timed_out += 1,
@@ -601,7 +616,7 @@ impl Client {
             Err(RequestError::Closed) => self.stats.closed += 1,
             Err(_) => self.stats.failed += 1,
         }
-        self.completions.push_back(Completion { id, attempts, result });
+        self.completions.push_back(Completion { id, tag, attempts, result });
     }
 }
 

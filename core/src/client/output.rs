@@ -95,6 +95,8 @@ impl Transmit {
 pub struct Completion {
     /// The request.
     pub id: RequestId,
+    /// The tag given to [`submit_tagged`](super::Client::submit_tagged) (0 from `submit`).
+    pub tag: u64,
     /// Transmissions made for it.
     pub attempts: u32,
     /// The reply payload, or why there is none.

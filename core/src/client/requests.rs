@@ -37,6 +37,8 @@ impl Phase {
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) payload: Bytes,
+    /// The caller's tag, returned in the completion.
+    pub(crate) tag: u64,
     pub(crate) options: RequestDefaults,
     /// Transmissions so far.
     pub(crate) attempts: u32,
@@ -50,8 +52,8 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    pub(crate) fn new(payload: Bytes, options: RequestDefaults, deadline: Instant) -> Self {
-        Self { payload, options, attempts: 0, wait_deadline: deadline, phase: Phase::Queued, deadline, stamp: 0 }
+    pub(crate) fn new(payload: Bytes, tag: u64, options: RequestDefaults, deadline: Instant) -> Self {
+        Self { payload, tag, options, attempts: 0, wait_deadline: deadline, phase: Phase::Queued, deadline, stamp: 0 }
     }
 
     pub(crate) fn phase(&self) -> Phase {

@@ -44,8 +44,9 @@ pub(crate) enum Command {
     Close,
 }
 
+/// A caller waiting for request `id`, filed under its token (the core's tag for it).
 struct Waiter {
-    token: u64,
+    id: RequestId,
     reply: oneshot::Sender<Result<Bytes, Error>>,
 }
 
@@ -67,8 +68,8 @@ pub(crate) struct Driver<R: Runtime> {
     link: Link,
     /// The armed sleep and the deadline it was armed for.
     timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
-    waiters: HashMap<RequestId, Waiter>,
-    tokens: HashMap<u64, RequestId>,
+    /// By token: cancels name a token, and completions carry it back as their tag.
+    waiters: HashMap<u64, Waiter>,
     done: Vec<Completion>,
     shared: Arc<Shared>,
     /// Last, so it drops after the socket and announces `Closed` only once it is gone.
@@ -93,7 +94,6 @@ impl<R: Runtime> Driver<R> {
             link: Link::Idle,
             timer: None,
             waiters: HashMap::new(),
-            tokens: HashMap::new(),
             done: Vec::new(),
             _guard: DriverGuard::new(Arc::clone(&shared)),
             shared,
@@ -147,10 +147,9 @@ impl<R: Runtime> Driver<R> {
                     // The caller gave up before the request reached us: never submit it.
                     return;
                 }
-                match self.core.submit(now, payload, options) {
+                match self.core.submit_tagged(now, payload, options, token) {
                     Ok(id) => {
-                        self.waiters.insert(id, Waiter { token, reply });
-                        self.tokens.insert(token, id);
+                        self.waiters.insert(token, Waiter { id, reply });
                     }
                     Err(e) => {
                         let _ = reply.send(Err(Error::Submit(e)));
@@ -158,8 +157,9 @@ impl<R: Runtime> Driver<R> {
                 }
             }
             Some(Command::Cancel { token }) => {
-                let Some(id) = self.tokens.remove(&token) else { return };
+                let Some(id) = self.waiters.get(&token).map(|waiter| waiter.id) else { return };
                 tracing::debug!(request = %id, "cancelled by the caller");
+                // Its completion (`Cancelled`) comes back through the core, like any other.
                 self.core.cancel(now, id);
             }
             Some(Command::Close) | None => {
@@ -284,8 +284,7 @@ impl<R: Runtime> Driver<R> {
         // Publish before resolving callers, so a caller sees counters that include its reply.
         self.shared.publish(self.state(), self.core.stats(), self.core.pending());
         for completion in self.done.drain(..) {
-            let Some(waiter) = self.waiters.remove(&completion.id) else { continue };
-            self.tokens.remove(&waiter.token);
+            let Some(waiter) = self.waiters.remove(&completion.tag) else { continue };
             if let Err(RequestError::TimedOut { attempts }) = &completion.result {
                 tracing::warn!(endpoint = %self.endpoint, request = %completion.id, attempts, "request timed out");
             }
