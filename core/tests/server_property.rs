@@ -48,14 +48,14 @@ fn message(rng: &mut SimRng, seq: u64, framing: Framing) -> Vec<Bytes> {
 
 fn run(seed: u64, framing: Framing) -> ServerStats {
     let mut rng = SimRng::new(seed);
-    let config = ServerConfig::new(framing)
+    let config = ServerConfig::default()
         .max_concurrent(1 + rng.below(4) as usize)
         .max_queued(rng.below(4) as usize)
         .max_message_size(512)
         .request_timeout(Duration::from_millis(50 + rng.below(200)));
     let max_concurrent = config.max_concurrent;
     let max_queued = config.max_queued;
-    let mut server = Server::new(config).unwrap();
+    let mut server = Server::new(framing, config).unwrap();
     let start = origin();
     let mut now = start;
 

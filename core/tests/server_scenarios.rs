@@ -26,8 +26,12 @@ struct Harness {
 
 impl Harness {
     fn new(config: ServerConfig) -> Self {
+        Self::with_framing(Framing::Routed, config)
+    }
+
+    fn with_framing(framing: Framing, config: ServerConfig) -> Self {
         Self {
-            server: Server::new(config).unwrap(),
+            server: Server::new(framing, config).unwrap(),
             now: origin(),
             sent: Vec::new(),
             started: Vec::new(),
@@ -347,7 +351,7 @@ fn shutdown_refuses_queued_and_new_requests_and_waits_for_running_ones_within_gr
 
 #[test]
 fn bare_framing_replies_with_the_body_alone_one_at_a_time() {
-    let mut h = Harness::new(ServerConfig::new(Framing::Bare));
+    let mut h = Harness::with_framing(Framing::Bare, ServerConfig::default());
     h.recv(vec![request(Value::from(7i64))]);
     let r = h.take_started();
     h.reply(r[0].token, Ok(r[0].load_bytes())).unwrap();
@@ -391,7 +395,49 @@ fn invalid_configs_are_refused_with_a_reason() {
         ServerConfig::default().max_message_size(0),
         ServerConfig::default().request_timeout(Duration::ZERO),
     ] {
-        let err = Server::new(config).unwrap_err();
+        let err = Server::new(Framing::Routed, config).unwrap_err();
         assert!(err.to_string().starts_with("invalid server config: "), "{err}");
     }
+}
+
+#[test]
+fn the_core_says_when_a_rep_driver_may_receive() {
+    let mut h = Harness::with_framing(Framing::Bare, ServerConfig::default());
+    assert!(h.server.may_receive(), "idle");
+    h.server.handle_message(h.now, vec![request(Value::Nil)]);
+    assert!(!h.server.may_receive(), "a request is pending: REP answers before it reads again");
+    h.drain();
+    let r = h.take_started();
+    h.server.handle_reply(h.now, r[0].token, Ok(r[0].load_bytes())).unwrap();
+    assert!(!h.server.may_receive(), "the reply has not been handed to the socket yet");
+    h.drain();
+    assert!(h.server.may_receive(), "answered and sent");
+    h.server.shutdown(h.now, Duration::from_secs(1));
+    assert!(!h.server.may_receive(), "a shutting-down REP reads nothing more");
+
+    let mut routed = Harness::new(ServerConfig::default());
+    routed.recv(from_req(b"a", request(Value::Nil)));
+    assert!(routed.server.may_receive(), "ROUTER reads while requests run");
+    routed.server.shutdown(routed.now, Duration::from_secs(1));
+    assert!(routed.server.may_receive(), "and after shutdown, to answer newcomers busy");
+}
+
+#[test]
+fn only_a_reply_sent_in_a_running_handlers_stead_asks_to_abort_it() {
+    let config = ServerConfig::default().max_concurrent(1).request_timeout(Duration::from_secs(2));
+    let mut h = Harness::new(config);
+    h.recv(from_req(b"a", request(Value::Nil)));
+    h.recv(from_req(b"b", request(Value::Nil)));
+    let a = h.take_started().remove(0);
+    h.advance(Duration::from_secs(3));
+    // a's handler ran past its timeout; b timed out in the queue, never started.
+    let aborts: Vec<_> = h.sent.iter().map(Transmit::handler_to_abort).collect();
+    assert_eq!(aborts, [Some(a.token), None]);
+    h.sent.clear();
+    // A handler that finishes in time is not aborted.
+    h.recv(from_req(b"c", request(Value::Nil)));
+    let c = h.take_started().remove(0);
+    h.reply(c.token, Ok(c.load_bytes())).unwrap();
+    assert_eq!(h.sent.len(), 1);
+    assert_eq!(h.sent[0].handler_to_abort(), None);
 }

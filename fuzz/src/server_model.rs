@@ -263,6 +263,8 @@ struct Reply {
     token: Option<u64>,
     kind: ReplyKind,
     frames: Vec<Bytes>,
+    /// Sent in a running handler's stead: the driver must abort that handler.
+    aborts: bool,
 }
 
 /// What the model predicts for one input.
@@ -330,7 +332,7 @@ impl Model {
             self.answered.push(token);
         }
         self.stats.replies_sent += 1;
-        expect.transmits.push_back(Reply { token: Some(n), kind, frames });
+        expect.transmits.push_back(Reply { token: Some(n), kind, frames, aborts: false });
     }
 
     fn reject(&mut self, expect: &mut Expect, envelope: Vec<Bytes>, reason: RejectReason) {
@@ -357,7 +359,7 @@ impl Model {
         frames.push(Bytes::from_static(error_body(kind)));
         self.stats.replies_sent += 1;
         expect.events.push_back(Event::Exact(ServerEvent::Rejected { reason }));
-        expect.transmits.push_back(Reply { token: None, kind, frames });
+        expect.transmits.push_back(Reply { token: None, kind, frames, aborts: false });
     }
 
     /// Starts queued requests while slots are free.
@@ -427,13 +429,13 @@ impl Harness {
         let max_message_size =
             if choice.max_message_size == u8::MAX { 0 } else { 24 + usize::from(choice.max_message_size) };
         let request_timeout = Duration::from_millis(1 + u64::from(choice.request_timeout_ms));
-        let config = ServerConfig::new(framing)
+        let config = ServerConfig::default()
             .max_concurrent(max_concurrent)
             .max_queued(usize::from(choice.max_queued % 5))
             .max_message_size(max_message_size)
             .request_timeout(request_timeout);
         let invalid = max_concurrent == 0 || max_message_size == 0;
-        let server = match Server::new(config.clone()) {
+        let server = match Server::new(framing, config.clone()) {
             Ok(server) => server,
             Err(e) => {
                 assert!(invalid, "a valid config was refused: {e}: {config:?}");
@@ -661,6 +663,9 @@ impl Harness {
                     m.stats.timed_out_running += 1;
                     expect.events.push_back(Event::TimedOut { token: n, started: true });
                     m.answer(&mut expect, n, ReplyKind::HandlerException, None);
+                    if let Some(reply) = expect.transmits.back_mut() {
+                        reply.aborts = true;
+                    }
                 }
                 _ => {
                     m.waiting.retain(|w| *w != n);
@@ -710,7 +715,10 @@ impl Harness {
         let mut outputs = 0;
         while let Some(t) = self.server.poll_transmit() {
             outputs += 1;
-            let got = Reply { token: t.token.map(RequestToken::as_u64), kind: t.kind, frames: t.frames().to_vec() };
+            let aborts = t.handler_to_abort().is_some();
+            ensure!(self, !aborts || t.handler_to_abort() == t.token, "aborts a handler it does not answer");
+            let got =
+                Reply { token: t.token.map(RequestToken::as_u64), kind: t.kind, frames: t.frames().to_vec(), aborts };
             ensure!(
                 self,
                 t.body() == t.frames().last().expect("a transmit has frames"),
@@ -779,6 +787,9 @@ impl Harness {
             + s.refused_shutting_down_queued;
         ensure!(self, s.accepted == ended + pending as u64, "accepted does not add up: {s:?}");
         ensure!(self, self.server.is_shutting_down() == m.shutting_down, "is_shutting_down() differs");
+        // Checked after a drain: no transmit waits.
+        let may_receive = m.framing == Framing::Routed || (!m.shutting_down && pending == 0);
+        ensure!(self, self.server.may_receive() == may_receive, "may_receive() != {may_receive}");
         let drained = m.shutting_down && pending == 0;
         ensure!(self, self.server.is_drained() == drained, "is_drained() {} != {drained}", self.server.is_drained());
         let next = m.reqs.values().filter(|r| r.phase != Phase::Answered).map(|r| r.deadline).min();

@@ -17,12 +17,11 @@ pub enum Framing {
     Bare,
 }
 
-/// Everything a [`Server`](super::Server) needs to know.
+/// The limits a [`Server`](super::Server) works within. (Its [`Framing`] is not a
+/// setting: it is the socket's kind, given to [`Server::new`](super::Server::new).)
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// ROUTER or REP framing. Default: [`Framing::Routed`].
-    pub framing: Framing,
     /// Handlers running at once. Further requests wait in a FIFO queue. Default: 64.
     /// With [`Framing::Bare`] the socket is lockstep and at most one request is ever
     /// pending, whatever this says.
@@ -44,7 +43,6 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            framing: Framing::Routed,
             max_concurrent: 64,
             max_queued: 1024,
             max_message_size: 64 << 20,
@@ -54,17 +52,6 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The default config with `framing`.
-    pub fn new(framing: Framing) -> Self {
-        Self { framing, ..Self::default() }
-    }
-
-    /// Sets [`framing`](Self::framing).
-    pub fn framing(mut self, framing: Framing) -> Self {
-        self.framing = framing;
-        self
-    }
-
     /// Sets [`max_concurrent`](Self::max_concurrent).
     pub fn max_concurrent(mut self, max_concurrent: usize) -> Self {
         self.max_concurrent = max_concurrent;

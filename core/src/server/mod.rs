@@ -11,12 +11,15 @@
 //!   [`handle_reply`](Server::handle_reply) (a handler's result),
 //!   [`handle_timeout`](Server::handle_timeout), [`shutdown`](Server::shutdown).
 //! - **Outputs**, drained after every input in this order:
-//!   1. [`poll_transmit`](Server::poll_transmit) until `None` — send each to the socket.
+//!   1. [`poll_transmit`](Server::poll_transmit) until `None` — send each to the socket;
+//!      one whose [`handler_to_abort`](Transmit::handler_to_abort) names a request
+//!      answers in a running handler's stead (it timed out): abort that handler.
 //!   2. [`poll_request`](Server::poll_request) until `None` — start a handler for each.
 //!   3. [`poll_event`](Server::poll_event) until `None` — log them (at most 1,024 are
 //!      kept; more are counted in [`ServerStats::events_dropped`]).
 //!   4. [`poll_timeout`](Server::poll_timeout) — when to call `handle_timeout` next.
-//! - **Getters** — [`stats`](Server::stats), [`pending`](Server::pending),
+//! - **Getters** — [`may_receive`](Server::may_receive) (whether the driver may read
+//!   the socket now), [`stats`](Server::stats), [`pending`](Server::pending),
 //!   [`running`](Server::running), [`is_shutting_down`](Server::is_shutting_down),
 //!   [`is_drained`](Server::is_drained), [`config`](Server::config).
 //!
@@ -56,9 +59,9 @@
 //! use std::time::{Duration, Instant};
 //! use bytes::Bytes;
 //! use reqchan_core::codec::{self, Crypt, Value};
-//! use reqchan_core::server::{Server, ServerConfig};
+//! use reqchan_core::server::{Framing, Server, ServerConfig};
 //!
-//! let mut server = Server::new(ServerConfig::default()).unwrap();
+//! let mut server = Server::new(Framing::Routed, ServerConfig::default()).unwrap();
 //! let mut now = Instant::now();
 //! let payload = codec::encode_request(Crypt::Clear, &Value::from("hi")).unwrap();
 //! // What a ROUTER socket receives from a REQ peer: identity, delimiter, payload.
@@ -126,6 +129,8 @@ pub struct Server {
     config: ServerConfig,
     requests: Requests,
     waiting: WaitQueue,
+    /// The socket's kind, as the server sees it.
+    framing: Framing,
     /// Requests started, not yet handed out by `poll_request`.
     started: VecDeque<IncomingRequest>,
     transmits: VecDeque<Transmit>,
@@ -138,10 +143,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server with `config`.
-    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+    /// A server for a socket that presents messages with `framing` (ROUTER: routed,
+    /// REP: bare), within `config`'s limits.
+    pub fn new(framing: Framing, config: ServerConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
+            framing,
             config,
             requests: Requests::default(),
             waiting: WaitQueue::default(),
@@ -165,7 +172,7 @@ impl Server {
     pub fn handle_message(&mut self, now: Instant, frames: Vec<Bytes>) {
         let now = self.observe(now);
         self.stats.received += 1;
-        let (envelope, payload) = match frames::split(self.config.framing, frames, self.config.max_message_size) {
+        let (envelope, payload) = match frames::split(self.framing, frames, self.config.max_message_size) {
             Split::Ok { envelope, payload } => (envelope, payload),
             Split::Reject { envelope, reason } => return self.reject(envelope, reason),
             Split::Unroutable => {
@@ -248,12 +255,11 @@ impl Server {
                 Phase::Running => {
                     self.stats.timed_out_running += 1;
                     self.event(ServerEvent::TimedOut { token, started: true });
-                    self.transmit(
-                        Some(token),
-                        ReplyKind::HandlerException,
-                        entry.envelope,
-                        ReplyKind::HandlerException.body(),
-                    );
+                    // The handler is still running: the reply goes in its stead, and
+                    // the driver must abort it.
+                    let body = ReplyKind::HandlerException.body();
+                    let transmit = Transmit::new(Some(token), ReplyKind::HandlerException, entry.envelope, body);
+                    self.push_transmit(transmit.aborting_handler());
                 }
                 Phase::Queued(_) => {
                     self.waiting.left();
@@ -323,6 +329,23 @@ impl Server {
         &self.stats
     }
 
+    /// Whether the driver may receive the next message now. Always with
+    /// [`Framing::Routed`] (after [`shutdown`](Self::shutdown) too: newcomers get `server
+    /// busy`). With [`Framing::Bare`] (REP, lockstep) only when no request is pending
+    /// and no reply waits to be sent, and never after shutdown. A driver that receives
+    /// only when this says so keeps REP's rules without knowing them.
+    pub fn may_receive(&self) -> bool {
+        match self.framing {
+            Framing::Routed => true,
+            Framing::Bare => !self.shutting_down && self.requests.len() == 0 && self.transmits.is_empty(),
+        }
+    }
+
+    /// The socket's framing, given to [`new`](Self::new).
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
     /// Accepted requests not yet answered (queued or running).
     pub fn pending(&self) -> usize {
         self.requests.len()
@@ -356,7 +379,7 @@ impl Server {
     }
 
     fn max_concurrent(&self) -> usize {
-        match self.config.framing {
+        match self.framing {
             Framing::Routed => self.config.max_concurrent,
             Framing::Bare => 1,
         }
@@ -395,8 +418,12 @@ impl Server {
     }
 
     fn transmit(&mut self, token: Option<RequestToken>, kind: ReplyKind, envelope: Vec<Bytes>, body: Bytes) {
+        self.push_transmit(Transmit::new(token, kind, envelope, body));
+    }
+
+    fn push_transmit(&mut self, transmit: Transmit) {
         self.stats.replies_sent += 1;
-        self.transmits.push_back(Transmit::new(token, kind, envelope, body));
+        self.transmits.push_back(transmit);
     }
 
     fn event(&mut self, event: ServerEvent) {

@@ -79,12 +79,27 @@ pub struct Transmit {
     /// What kind of reply this is.
     pub kind: ReplyKind,
     frames: Vec<Bytes>,
+    /// The server answers in a running handler's stead.
+    aborts_handler: bool,
 }
 
 impl Transmit {
     pub(crate) fn new(token: Option<RequestToken>, kind: ReplyKind, mut envelope: Vec<Bytes>, body: Bytes) -> Self {
         envelope.push(body);
-        Self { token, kind, frames: envelope }
+        Self { token, kind, frames: envelope, aborts_handler: false }
+    }
+
+    /// Marks this reply as one sent in place of a handler that is still running.
+    pub(crate) fn aborting_handler(mut self) -> Self {
+        self.aborts_handler = true;
+        self
+    }
+
+    /// The request whose handler is still running and must be aborted: this reply was
+    /// sent in its stead (the handler ran past `request_timeout`, or past the shutdown
+    /// grace). Its result, should it still come, is refused by `handle_reply`.
+    pub fn handler_to_abort(&self) -> Option<RequestToken> {
+        self.token.filter(|_| self.aborts_handler)
     }
 
     /// The frames to send: the request's envelope (Routed) followed by the reply body.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::{self, Either};
-use reqchan_core::server::{Framing, HandlerFailure, IncomingRequest, RequestToken, Server, Transmit};
+use reqchan_core::server::{HandlerFailure, IncomingRequest, RequestToken, Server, Transmit};
 use zeromq::ZmqResult;
 
 use super::guard::{GuardAction, RecvGuard};
@@ -44,12 +44,7 @@ where
 {
     let BoundServer { mut socket, kind, endpoint, stats: live } = bound;
     let _counters_final_on_exit = live.end_on_drop();
-    let mut config = options.core.clone();
-    config.framing = match kind {
-        SocketKind::Router => Framing::Routed,
-        SocketKind::Rep => Framing::Bare,
-    };
-    let mut core = Server::new(config).map_err(ServeError::Config)?;
+    let mut core = Server::new(kind.framing(), options.core.clone()).map_err(ServeError::Config)?;
     let (mut handlers, mut outcomes) = Handlers::new(handler);
     let mut guard = RecvGuard::new(kind == SocketKind::Rep);
     let mut stats = DriverStats::default();
@@ -67,7 +62,7 @@ where
     loop {
         // Drain the core, in its documented order.
         while let Some(transmit) = core.poll_transmit() {
-            if let Some(token) = transmit.token
+            if let Some(token) = transmit.handler_to_abort()
                 && handlers.abort(token)
             {
                 stats.handlers_aborted += 1;
@@ -94,13 +89,9 @@ where
             None => timer = None,
         }
 
-        // REP is lockstep: receive only when nothing is pending. Once shutting down,
-        // REP receives nothing more; ROUTER keeps answering newcomers `server busy`.
-        let can_recv = pause.is_none()
-            && match kind {
-                SocketKind::Router => true,
-                SocketKind::Rep => !shutdown_seen && core.pending() == 0,
-            };
+        // The core says when a message may be read (REP is lockstep; a shutting-down
+        // REP reads nothing more); the driver only adds its own error pauses.
+        let can_recv = pause.is_none() && core.may_receive();
 
         let wake = {
             let mut recv = if can_recv { Some(Box::pin(socket.recv())) } else { None };

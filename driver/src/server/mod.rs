@@ -56,7 +56,7 @@ pub type EventSink = Arc<dyn Fn(&DriverEvent) + Send + Sync>;
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerOptions {
-    /// The core's configuration. Its `framing` is set from the socket kind.
+    /// The core's limits (its framing comes from the socket kind).
     pub core: ServerConfig,
     /// How long running handlers may finish after shutdown begins. Default: 5 s.
     pub shutdown_grace: Duration,

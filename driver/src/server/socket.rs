@@ -4,6 +4,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
+use reqchan_core::server::Framing;
 use zeromq::{
     RepSocket, RouterRecvHalf, RouterSendHalf, RouterSocket, Socket, SocketRecv, SocketSend, ZmqError, ZmqMessage,
     ZmqResult,
@@ -17,6 +18,16 @@ pub enum SocketKind {
     Router,
     /// REP: one request at a time, in order.
     Rep,
+}
+
+impl SocketKind {
+    /// How this kind of socket presents messages to the server core.
+    pub fn framing(self) -> Framing {
+        match self {
+            SocketKind::Router => Framing::Routed,
+            SocketKind::Rep => Framing::Bare,
+        }
+    }
 }
 
 type Inbound = Pin<Box<dyn Stream<Item = ZmqResult<ZmqMessage>> + Send>>;
