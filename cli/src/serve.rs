@@ -1,4 +1,4 @@
-//! `reqchan serve ENDPOINT [--mode router|rep] [--max-concurrent N]`: an echo server.
+//! `reqchan serve ENDPOINT [--socket router|rep] [--max-concurrent N]`: an echo server.
 //!
 //! Replies to every clear request with its `load`, byte for byte; malformed requests
 //! get `{"msg": "bad load"}`. Prints `listening on <endpoint>` on stdout once bound
@@ -19,8 +19,9 @@ pub(crate) struct ServeArgs {
     /// Endpoint to bind, e.g. `tcp://127.0.0.1:4506` (port 0 picks a free port).
     pub(crate) endpoint: String,
     /// Socket type: `router` answers many requests at once, `rep` one at a time.
-    #[arg(long, value_enum, default_value_t = Mode::Router)]
-    pub(crate) mode: Mode,
+    /// (`--mode` is accepted as an older spelling.)
+    #[arg(long, alias = "mode", value_enum, default_value_t = SocketArg::Router)]
+    pub(crate) socket: SocketArg,
     /// Requests handled at once (ROUTER); more wait in a queue of 1,024, beyond that
     /// they are answered `{"msg": "server busy"}`.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
@@ -32,7 +33,7 @@ pub(crate) struct ServeArgs {
 
 /// The socket type, as typed on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Mode {
+pub(crate) enum SocketArg {
     /// A ROUTER socket.
     Router,
     /// A REP socket.
@@ -73,9 +74,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeCliError::Signals)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeCliError::Signals)?;
 
-    let kind = match args.mode {
-        Mode::Router => SocketKind::Router,
-        Mode::Rep => SocketKind::Rep,
+    let kind = match args.socket {
+        SocketArg::Router => SocketKind::Router,
+        SocketArg::Rep => SocketKind::Rep,
     };
     let options = ServerOptions::new(ServerConfig::default().max_concurrent(args.max_concurrent as usize))
         .shutdown_grace(Duration::from_secs(args.grace_secs))

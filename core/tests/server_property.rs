@@ -81,14 +81,14 @@ fn run(seed: u64, framing: Framing) -> ServerStats {
                     2 => Ok(Bytes::from(vec![0xc0; 600])),
                     _ => Ok(Bytes::from_static(b"\xc3")),
                 };
-                let known = server.handle_reply(now, token, result).is_ok();
+                let known = server.handle_result(now, token, result).is_ok();
                 assert_eq!(known, !seen.finished.contains(&token), "seed {seed} step {step}");
                 seen.finished.push(token);
             }
             7 if !seen.finished.is_empty() => {
                 // A duplicate or late result for an answered request.
                 let token = seen.finished[rng.below(seen.finished.len() as u64) as usize];
-                assert!(server.handle_reply(now, token, Ok(Bytes::new())).is_err());
+                assert!(server.handle_result(now, token, Ok(Bytes::new())).is_err());
             }
             8 => {
                 now += Duration::from_millis(rng.below(120));

@@ -57,7 +57,7 @@ impl Harness {
     }
 
     fn reply(&mut self, token: RequestToken, result: Result<Bytes, HandlerFailure>) -> Result<(), UnknownRequest> {
-        let r = self.server.handle_reply(self.now, token, result);
+        let r = self.server.handle_result(self.now, token, result);
         self.drain();
         r
     }
@@ -408,7 +408,7 @@ fn the_core_says_when_a_rep_driver_may_receive() {
     assert!(!h.server.may_receive(), "a request is pending: REP answers before it reads again");
     h.drain();
     let r = h.take_started();
-    h.server.handle_reply(h.now, r[0].token, Ok(r[0].load_bytes())).unwrap();
+    h.server.handle_result(h.now, r[0].token, Ok(r[0].load_bytes())).unwrap();
     assert!(!h.server.may_receive(), "the reply has not been handed to the socket yet");
     h.drain();
     assert!(h.server.may_receive(), "answered and sent");

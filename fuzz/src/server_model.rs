@@ -635,9 +635,9 @@ impl Harness {
         } else {
             m.stats.late_handler_results += 1;
         }
-        let got = self.server.handle_reply(self.now, token, result);
+        let got = self.server.handle_result(self.now, token, result);
         let want = if running { Ok(()) } else { Err(UnknownRequest(token)) };
-        ensure!(self, got == want, "handle_reply({token}) returned {got:?}, expected {want:?}");
+        ensure!(self, got == want, "handle_result({token}) returned {got:?}, expected {want:?}");
         if let Err(e) = got {
             ensure!(self, !e.to_string().is_empty(), "empty error message");
         }

@@ -179,8 +179,8 @@ impl RequestOptions {
     }
 
     /// These options with the client's defaults filled in, or why they are unusable.
-    pub(crate) fn resolve(&self, defaults: &RequestDefaults) -> Result<RequestDefaults, InvalidOptions> {
-        let resolved = RequestDefaults {
+    pub(crate) fn resolve(&self, defaults: &RequestDefaults) -> Result<ResolvedOptions, InvalidOptions> {
+        let resolved = ResolvedOptions {
             timeout: self.timeout.unwrap_or(defaults.timeout),
             tries: self.tries.unwrap_or(defaults.tries),
             backoff: self.backoff.unwrap_or(defaults.backoff),
@@ -197,6 +197,16 @@ impl RequestOptions {
         }
         Ok(resolved)
     }
+}
+
+/// One request's options: its [`RequestOptions`] with the client's [`RequestDefaults`]
+/// filled in, and checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ResolvedOptions {
+    pub(crate) timeout: Duration,
+    pub(crate) tries: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) detect_refusals: bool,
 }
 
 /// A [`ClientConfig`] that cannot work.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::config::RequestDefaults;
+use super::config::ResolvedOptions;
 use super::deadlines::Deadlines;
 use super::id::{BuildIdHasher, RequestId};
 
@@ -39,7 +39,7 @@ pub(crate) struct Request {
     pub(crate) payload: Bytes,
     /// The caller's tag, returned in the completion.
     pub(crate) tag: u64,
-    pub(crate) options: RequestDefaults,
+    pub(crate) options: ResolvedOptions,
     /// Transmissions so far.
     pub(crate) attempts: u32,
     /// The deadline the request had while it waited for its latest transmission: if the
@@ -52,7 +52,7 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    pub(crate) fn new(payload: Bytes, tag: u64, options: RequestDefaults, deadline: Instant) -> Self {
+    pub(crate) fn new(payload: Bytes, tag: u64, options: ResolvedOptions, deadline: Instant) -> Self {
         Self { payload, tag, options, attempts: 0, wait_deadline: deadline, phase: Phase::Queued, deadline, stamp: 0 }
     }
 

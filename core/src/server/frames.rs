@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::config::Framing;
-use super::output::RejectReason;
+use super::event::RejectReason;
 
 /// A received message, taken apart.
 #[derive(Debug)]

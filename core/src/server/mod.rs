@@ -8,7 +8,7 @@
 //!
 //! # Methods, in four groups
 //! - **Inputs** — [`handle_message`](Server::handle_message) (frames from the socket),
-//!   [`handle_reply`](Server::handle_reply) (a handler's result),
+//!   [`handle_result`](Server::handle_result) (a handler's result),
 //!   [`handle_timeout`](Server::handle_timeout), [`shutdown`](Server::shutdown).
 //! - **Outputs**, drained after every input in this order:
 //!   1. [`poll_transmit`](Server::poll_transmit) until `None` — send each to the socket;
@@ -82,9 +82,9 @@
 //!     }
 //!     while let Some(request) = server.poll_request() {
 //!         // An echo handler, run inline here; a real driver spawns it and calls
-//!         // `handle_reply` when it finishes.
+//!         // `handle_result` when it finishes.
 //!         let reply = request.load_bytes();
-//!         server.handle_reply(now, request.token, Ok(reply)).unwrap();
+//!         server.handle_result(now, request.token, Ok(reply)).unwrap();
 //!         while let Some(transmit) = server.poll_transmit() {
 //!             sent.push(transmit.into_frames());
 //!         }
@@ -98,9 +98,13 @@
 //! ```
 
 mod config;
+mod error;
+mod event;
 mod frames;
+mod id;
 mod output;
 mod queue;
+mod request;
 mod requests;
 mod stats;
 
@@ -110,9 +114,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::{ConfigError, Framing, ServerConfig};
-pub use output::{
-    HandlerFailure, IncomingRequest, RejectReason, ReplyKind, RequestToken, ServerEvent, Transmit, UnknownRequest,
-};
+pub use error::{HandlerFailure, UnknownRequest};
+pub use event::{RejectReason, ServerEvent};
+pub use id::RequestToken;
+pub use output::{ReplyKind, Transmit};
+pub use request::IncomingRequest;
 pub use stats::ServerStats;
 
 use crate::time::Monotonic;
@@ -210,7 +216,7 @@ impl Server {
     /// Produces the request's one reply and may start a queued request. Returns
     /// [`UnknownRequest`] (and changes nothing but `late_handler_results`) when the
     /// request was already answered, e.g. because it timed out.
-    pub fn handle_reply(
+    pub fn handle_result(
         &mut self,
         now: Instant,
         token: RequestToken,

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::output::RequestToken;
+use super::id::RequestToken;
 
 /// A FIFO of tokens. Entries whose request left the table (timed out while queued) are
 /// skipped lazily by the caller; `live` counts the ones still waiting.

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::output::{IncomingRequest, RequestToken};
+use super::id::RequestToken;
+use super::request::IncomingRequest;
 
 /// Where an accepted request is.
 #[derive(Debug)]

@@ -18,9 +18,9 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::config::ChannelConfig;
-use super::driver::{Command, Driver};
 use super::error::{BuildError, Error};
 use super::state::{ConnectionState, Shared, StateWatch};
+use super::task::{Command, Driver};
 use crate::Runtime;
 
 /// A request channel to one server: a cheap, cloneable handle on a driver task that

@@ -53,13 +53,13 @@
 //!   lost peers and retries, `warn` for failed connects and requests that timed out.
 
 mod config;
-mod driver;
 mod error;
 mod handle;
 mod registry;
 mod service;
 mod socket;
 mod state;
+mod task;
 
 pub use config::ChannelConfig;
 pub use error::{BuildError, Error};

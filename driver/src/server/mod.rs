@@ -30,11 +30,11 @@
 //!   runs each server on a runtime of its own and waits for zmq.rs's tasks there to
 //!   finish before returning from shutdown.
 
-mod drive;
 mod guard;
 mod handler;
 mod socket;
 mod stats;
+mod task;
 
 use std::fmt;
 use std::sync::Arc;
@@ -245,6 +245,6 @@ impl BoundServer {
         E: fmt::Display + Send + 'static,
         S: std::future::Future<Output = ()> + Send,
     {
-        drive::run(self, runtime, options, handler, shutdown).await
+        task::run(self, runtime, options, handler, shutdown).await
     }
 }

@@ -50,8 +50,8 @@ struct Waiter {
     reply: oneshot::Sender<Result<Bytes, Error>>,
 }
 
-/// The socket as the driver holds it.
-enum Link {
+/// The connection as the driver holds it (the core's own view of it is its `Link`).
+enum Connection {
     /// No socket: waiting for the core to ask for one.
     Idle,
     Connecting(BoxFuture<'static, Result<Connected, ConnectError>>),
@@ -65,7 +65,7 @@ pub(crate) struct Driver<R: Runtime> {
     endpoint: String,
     connect_timeout: Duration,
     commands: mpsc::UnboundedReceiver<Command>,
-    link: Link,
+    connection: Connection,
     /// The armed sleep and the deadline it was armed for.
     timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
     /// By token: cancels name a token, and completions carry it back as their tag.
@@ -91,7 +91,7 @@ impl<R: Runtime> Driver<R> {
             endpoint,
             connect_timeout,
             commands,
-            link: Link::Idle,
+            connection: Connection::Idle,
             timer: None,
             waiters: HashMap::new(),
             done: Vec::new(),
@@ -184,18 +184,18 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll_connect(&mut self, cx: &mut Context<'_>) -> bool {
-        let Link::Connecting(connecting) = &mut self.link else { return false };
+        let Connection::Connecting(connecting) = &mut self.connection else { return false };
         let Poll::Ready(result) = connecting.poll_unpin(cx) else { return false };
         let now = Instant::now();
         match result {
             Ok(socket) => {
                 tracing::debug!(endpoint = %self.endpoint, "connected");
-                self.link = Link::Open(Conn::new(socket));
+                self.connection = Connection::Open(Conn::new(socket));
                 self.core.handle_connected(now);
             }
             Err(error) => {
                 tracing::warn!(endpoint = %self.endpoint, %error, "cannot connect; will retry after the reconnect backoff");
-                self.link = Link::Idle;
+                self.connection = Connection::Idle;
                 self.core.handle_connect_failed(now, error);
             }
         }
@@ -204,7 +204,7 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll_socket(&mut self, cx: &mut Context<'_>) -> bool {
-        let Link::Open(conn) = &mut self.link else { return false };
+        let Connection::Open(conn) = &mut self.connection else { return false };
         let Poll::Ready(event) = conn.poll_event(cx) else { return false };
         let now = Instant::now();
         match event {
@@ -265,7 +265,7 @@ impl<R: Runtime> Driver<R> {
                     tracing::info!(request = %transmit.id, attempt = transmit.attempt, "retrying");
                 }
                 let id = transmit.id;
-                let Link::Open(conn) = &mut self.link else {
+                let Connection::Open(conn) = &mut self.connection else {
                     refused = Some((id, "no socket is open".to_owned()));
                     break;
                 };
@@ -302,10 +302,10 @@ impl<R: Runtime> Driver<R> {
                     _ => tracing::info!(endpoint = %self.endpoint, ?reason, "resetting the socket"),
                 }
                 // Drop the old socket first: zeromq never reconnects it.
-                self.link = Link::Idle;
-                self.link = Link::Connecting(socket::connect(self.endpoint.clone(), self.connect_timeout));
+                self.connection = Connection::Idle;
+                self.connection = Connection::Connecting(socket::connect(self.endpoint.clone(), self.connect_timeout));
             }
-            SocketAction::Close => self.link = Link::Closed,
+            SocketAction::Close => self.connection = Connection::Closed,
             _ => {}
         }
     }
@@ -317,7 +317,7 @@ impl<R: Runtime> Driver<R> {
     /// After close: refuse what is still queued to us, then end.
     fn finish(mut self) {
         self.shared.mark_closed();
-        self.link = Link::Closed;
+        self.connection = Connection::Closed;
         self.commands.close();
         while let Ok(command) = self.commands.try_recv() {
             if let Command::Submit { reply, .. } = command {

@@ -131,7 +131,7 @@ where
             Wake::Outcome(token, result) => {
                 handlers.finished(token);
                 // An error means the request was already answered (timed out).
-                let _ = core.handle_reply(now, token, result);
+                let _ = core.handle_result(now, token, result);
             }
             Wake::Timer => {
                 timer = None;
