@@ -58,10 +58,10 @@ pub use reqchan_core::client::{
 pub use reqchan_core::codec::{
     self as codec, Crypt, DecodeError, DecodeLimits, EncodeError, Refusal, Value, decode_reply, encode_reply,
 };
-pub use reqchan_core::registry::ChannelKey;
 pub use reqchan_driver::Runtime;
 pub use reqchan_driver::client::{
-    BuildError, ChannelConfig, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, live_drivers,
+    BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch,
+    live_drivers,
 };
 pub use reqchan_driver::server::Reply;
 pub use runtime::TokioRuntime;

@@ -8,7 +8,6 @@
 //! - [`codec`]: the Salt envelope `{"enc": "clear", "load": ..., "version": 3}` in
 //!   msgpack, and a dynamic [`codec::Value`].
 //! - [`server`]: the reply server state machine.
-//! - [`registry`]: channels shared per key, held weakly.
 //!
 //! Nothing here reads a clock or draws entropy: every mutating call takes
 //! `now: Instant`, and randomness (backoff jitter) comes from a seed in the config, so
@@ -18,7 +17,6 @@
 
 pub mod client;
 pub mod codec;
-pub mod registry;
 pub mod server;
 pub mod time;
 

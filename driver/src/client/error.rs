@@ -1,9 +1,9 @@
 //! The errors a channel's user sees: [`Error`] for a request, [`BuildError`] for
 //! creating a channel.
 
+use super::key::ChannelKey;
 use reqchan_core::client::{ConfigError, RequestError, SubmitError};
 use reqchan_core::codec::{Crypt, DecodeError, EncodeError};
-use reqchan_core::registry::ChannelKey;
 
 /// Why a request produced no reply value.
 ///

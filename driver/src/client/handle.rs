@@ -7,12 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::registry::Liveness;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::channel::{mpsc, oneshot};
 use reqchan_core::client::{Client, ClientStats, Mode, RequestError, RequestOptions, SubmitError};
 use reqchan_core::codec::{self, Crypt, DecodeLimits};
-use reqchan_core::registry::Liveness;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;

@@ -55,7 +55,8 @@
 mod config;
 mod error;
 mod handle;
-mod registry;
+mod key;
+pub mod registry;
 mod service;
 mod socket;
 mod state;
@@ -64,5 +65,6 @@ mod task;
 pub use config::ChannelConfig;
 pub use error::{BuildError, Error};
 pub use handle::{Channel, ReplyFuture, ResponseFuture};
+pub use key::ChannelKey;
 pub use registry::{RuntimeKey, registered_channels, registry_stats};
 pub use state::{Changed, ConnectionState, StateWatch, live_drivers};

@@ -1,9 +1,51 @@
 //! The process-wide channel registry: one live channel per runtime and
-//! [`ChannelKey`], held weakly (the logic is [`reqchan_core::registry`]).
+//! [`ChannelKey`], held weakly, in a [`Registry`] (a weak map that never hands out a
+//! dead channel).
+//!
+//! Salt keeps one request channel per `(pki_dir, id, master_uri, crypt)` and per event
+//! loop. [`Registry`] holds that map without owning its values: it keeps a [`Weak`](std::sync::Weak)
+//! reference, so the last user handle dropped frees the channel (and, in an adapter,
+//! closes its socket and ends its driver task). An entry whose value is gone, or whose
+//! value reports itself dead through [`Liveness`] (its driver ended, its runtime shut
+//! down), is never handed out: [`Registry::get_or_try_insert_with`] replaces it.
+//!
+//! The registry reads no clock and does no IO; it is not synchronised either. An
+//! adapter keeps one behind a mutex, keyed by `(runtime, ChannelKey)`, and creates the
+//! channel (socket, driver task) in the closure it passes in.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use reqchan_driver::client::registry::{Liveness, Registry};
+//!
+//! struct Chan(AtomicBool);
+//! impl Liveness for Chan {
+//!     fn is_live(&self) -> bool {
+//!         self.0.load(Ordering::Relaxed)
+//!     }
+//! }
+//!
+//! let mut registry = Registry::new();
+//! let make = || Ok::<_, ()>(Arc::new(Chan(AtomicBool::new(true))));
+//! let a = registry.get_or_try_insert_with("master", make).unwrap();
+//! let b = registry.get_or_try_insert_with("master", make).unwrap();
+//! assert!(Arc::ptr_eq(&a, &b)); // shared while alive
+//!
+//! a.0.store(false, Ordering::Relaxed); // its driver ended
+//! let c = registry.get_or_try_insert_with("master", make).unwrap();
+//! assert!(!Arc::ptr_eq(&a, &c)); // replaced, never handed out
+//!
+//! drop((a, b, c));
+//! assert_eq!(registry.live(), 0); // held weakly
+//! ```
+
+mod weak_map;
+
+pub use weak_map::{Liveness, Registry, RegistryStats};
 
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
-use reqchan_core::registry::{ChannelKey, Registry, RegistryStats};
+use super::key::ChannelKey;
 
 use super::config::ChannelConfig;
 use super::error::BuildError;

@@ -1,75 +1,7 @@
-//! Channels shared per key, held weakly: the logic of Salt's channel singleton, done
-//! right.
-//!
-//! Salt keeps one request channel per `(pki_dir, id, master_uri, crypt)` and per event
-//! loop. [`Registry`] holds that map without owning its values: it keeps a [`Weak`]
-//! reference, so the last user handle dropped frees the channel (and, in an adapter,
-//! closes its socket and ends its driver task). An entry whose value is gone, or whose
-//! value reports itself dead through [`Liveness`] (its driver ended, its runtime shut
-//! down), is never handed out: [`Registry::get_or_try_insert_with`] replaces it.
-//!
-//! The registry reads no clock and does no IO; it is not synchronised either. An
-//! adapter keeps one behind a mutex, keyed by `(runtime, ChannelKey)`, and creates the
-//! channel (socket, driver task) in the closure it passes in.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use std::sync::atomic::{AtomicBool, Ordering};
-//! use reqchan_core::registry::{Liveness, Registry};
-//!
-//! struct Chan(AtomicBool);
-//! impl Liveness for Chan {
-//!     fn is_live(&self) -> bool {
-//!         self.0.load(Ordering::Relaxed)
-//!     }
-//! }
-//!
-//! let mut registry = Registry::new();
-//! let make = || Ok::<_, ()>(Arc::new(Chan(AtomicBool::new(true))));
-//! let a = registry.get_or_try_insert_with("master", make).unwrap();
-//! let b = registry.get_or_try_insert_with("master", make).unwrap();
-//! assert!(Arc::ptr_eq(&a, &b)); // shared while alive
-//!
-//! a.0.store(false, Ordering::Relaxed); // its driver ended
-//! let c = registry.get_or_try_insert_with("master", make).unwrap();
-//! assert!(!Arc::ptr_eq(&a, &c)); // replaced, never handed out
-//!
-//! drop((a, b, c));
-//! assert_eq!(registry.live(), 0); // held weakly
-//! ```
+//! The weak map behind the registry.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Weak};
-
-use crate::codec::Crypt;
-
-/// What identifies a shared channel: Salt's `(pki_dir, id, master_uri, crypt)`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub struct ChannelKey {
-    /// The minion's PKI directory (keys for the `aes` crypt).
-    pub pki_dir: PathBuf,
-    /// The minion id.
-    pub id: String,
-    /// The master's request endpoint, for example `tcp://127.0.0.1:4506`.
-    pub master_uri: String,
-    /// How requests are protected.
-    pub crypt: Crypt,
-}
-
-impl ChannelKey {
-    /// The key for a `clear` channel to `master_uri`.
-    pub fn new(pki_dir: impl Into<PathBuf>, id: impl Into<String>, master_uri: impl Into<String>) -> Self {
-        Self { pki_dir: pki_dir.into(), id: id.into(), master_uri: master_uri.into(), crypt: Crypt::Clear }
-    }
-
-    /// The same key with another crypt.
-    pub fn with_crypt(mut self, crypt: Crypt) -> Self {
-        self.crypt = crypt;
-        self
-    }
-}
 
 /// Whether a shared value can still be handed out.
 pub trait Liveness {
@@ -92,7 +24,7 @@ pub struct RegistryStats {
     pub pruned: u64,
 }
 
-/// A map from `K` to weakly held, shared values. See the [module docs](self).
+/// A map from `K` to weakly held, shared values: see the [registry module](crate::client::registry).
 ///
 /// Dead entries are pruned whenever a value is created, so the map holds at most the
 /// live values plus those that died since the last creation.
@@ -173,9 +105,10 @@ impl<K: Ord, V: Liveness> Registry<K, V> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
     use super::*;
+    use crate::client::ChannelKey;
+    use reqchan_core::codec::Crypt;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     #[derive(Debug)]
     struct Fake {
