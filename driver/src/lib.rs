@@ -7,5 +7,6 @@
 pub mod client;
 mod runtime;
 pub mod server;
+mod watch;
 
 pub use runtime::Runtime;

@@ -2,12 +2,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use reqchan_core::client::ClientStats;
 pub use reqchan_core::client::ConnectionState;
+
+use crate::watch::Watch;
 
 /// Drivers currently running in this process, across all runtimes.
 static LIVE_DRIVERS: AtomicUsize = AtomicUsize::new(0);
@@ -18,23 +20,14 @@ pub fn live_drivers() -> usize {
     LIVE_DRIVERS.load(Ordering::SeqCst)
 }
 
-#[derive(Debug)]
-struct Snapshot {
-    state: ConnectionState,
-    stats: ClientStats,
-    pending: usize,
-    /// Bumped on every change of `state`.
-    version: u64,
-    /// Tasks waiting for the next change of `state`.
-    wakers: Vec<Waker>,
-    /// Tasks waiting for the next change of `stats`.
-    stats_wakers: Vec<Waker>,
-}
-
 /// Shared between the driver task and every handle of one channel.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    snapshot: Mutex<Snapshot>,
+    /// The connection state; `Closed` only once the driver has ended.
+    state: Watch<ConnectionState>,
+    /// The core's counters; final once the driver has ended.
+    stats: Watch<ClientStats>,
+    pending: AtomicUsize,
     driver_alive: AtomicBool,
     /// Set when a handle asked to close the channel.
     closing: AtomicBool,
@@ -46,14 +39,9 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
-            snapshot: Mutex::new(Snapshot {
-                state: ConnectionState::Connecting,
-                stats: ClientStats::default(),
-                pending: 0,
-                version: 0,
-                wakers: Vec::new(),
-                stats_wakers: Vec::new(),
-            }),
+            state: Watch::new(ConnectionState::Connecting),
+            stats: Watch::new(ClientStats::default()),
+            pending: AtomicUsize::new(0),
             driver_alive: AtomicBool::new(true),
             closing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -61,25 +49,20 @@ impl Shared {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Snapshot> {
-        // The lock guards plain data with no invariant spanning a panic: recover it.
-        self.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     pub(crate) fn token(&self) -> u64 {
         self.next_token.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn state(&self) -> ConnectionState {
-        self.lock().state
+        self.state.get()
     }
 
     pub(crate) fn stats(&self) -> ClientStats {
-        self.lock().stats
+        self.stats.get()
     }
 
     pub(crate) fn pending(&self) -> usize {
-        self.lock().pending
+        self.pending.load(Ordering::SeqCst)
     }
 
     pub(crate) fn driver_alive(&self) -> bool {
@@ -110,30 +93,12 @@ impl Shared {
     /// watcher that sees `Closed` knows the socket is gone and the driver no longer counts
     /// in [`live_drivers`].
     pub(crate) fn publish(&self, state: ConnectionState, stats: &ClientStats, pending: usize) {
-        self.publish_state(Some(state).filter(|s| *s != ConnectionState::Closed), stats, pending);
-    }
-
-    fn publish_state(&self, state: Option<ConnectionState>, stats: &ClientStats, pending: usize) {
-        let mut woken = Vec::new();
-        {
-            let mut snapshot = self.lock();
-            snapshot.pending = pending;
-            if snapshot.stats != *stats {
-                snapshot.stats = *stats;
-                woken.append(&mut snapshot.stats_wakers);
-            }
-            let current = snapshot.state;
-            if let Some(state) = state.filter(|s| *s != current && current != ConnectionState::Closed) {
-                snapshot.state = state;
-                snapshot.version += 1;
-                woken.append(&mut snapshot.wakers);
-                if state == ConnectionState::Closed {
-                    // Counters never change after close: release those waiting on them.
-                    woken.append(&mut snapshot.stats_wakers);
-                }
-            }
+        self.pending.store(pending, Ordering::SeqCst);
+        // Counters first: a caller woken by a state change sees counters that include it.
+        self.stats.set(*stats);
+        if state != ConnectionState::Closed {
+            self.state.set(state);
         }
-        woken.into_iter().for_each(Waker::wake);
     }
 
     /// Poll side of [`Channel::wait_for_stats`](super::Channel::wait_for_stats).
@@ -142,27 +107,7 @@ impl Shared {
         cx: &mut Context<'_>,
         predicate: &mut impl FnMut(&ClientStats) -> bool,
     ) -> Poll<ClientStats> {
-        let mut snapshot = self.lock();
-        if predicate(&snapshot.stats) || snapshot.state == ConnectionState::Closed {
-            return Poll::Ready(snapshot.stats);
-        }
-        if !snapshot.stats_wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            snapshot.stats_wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-
-    /// Poll side of [`StateWatch::changed`].
-    fn poll_change(&self, seen: &mut u64, cx: &mut Context<'_>) -> Poll<ConnectionState> {
-        let mut snapshot = self.lock();
-        if snapshot.version != *seen || snapshot.state == ConnectionState::Closed {
-            *seen = snapshot.version;
-            return Poll::Ready(snapshot.state);
-        }
-        if !snapshot.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            snapshot.wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        self.stats.poll_until(cx, predicate)
     }
 }
 
@@ -184,8 +129,10 @@ impl Drop for DriverGuard {
         // driver out before announcing `Closed`, so whoever sees `Closed` sees it gone.
         self.0.driver_alive.store(false, Ordering::SeqCst);
         LIVE_DRIVERS.fetch_sub(1, Ordering::SeqCst);
-        let stats = self.0.stats();
-        self.0.publish_state(Some(ConnectionState::Closed), &stats, 0);
+        self.0.pending.store(0, Ordering::SeqCst);
+        // Counters never change after this: release those waiting on them.
+        self.0.stats.end();
+        self.0.state.end_with(ConnectionState::Closed);
     }
 }
 
@@ -201,7 +148,7 @@ pub struct StateWatch {
 
 impl StateWatch {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        let seen = shared.lock().version;
+        let seen = shared.state.version();
         Self { shared, seen }
     }
 
@@ -242,7 +189,7 @@ impl Future for Changed<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConnectionState> {
         let watch = &mut *self.watch;
-        watch.shared.poll_change(&mut watch.seen, cx)
+        watch.shared.state.poll_changed(cx, &mut watch.seen)
     }
 }
 
@@ -291,7 +238,6 @@ mod tests {
         assert!(shared.poll_stats(&mut cx, &mut two).is_pending());
         shared.publish(ConnectionState::Connected, &transmitted(1), 1);
         assert!(shared.poll_stats(&mut cx, &mut two).is_pending());
-        assert_eq!(shared.lock().stats_wakers.len(), 1, "one waker, however often polled");
         shared.publish(ConnectionState::Connected, &transmitted(2), 0);
         assert_eq!(shared.poll_stats(&mut cx, &mut two), Poll::Ready(transmitted(2)));
         let mut never = |_: &ClientStats| false;
