@@ -45,8 +45,8 @@ use tokio::sync::oneshot;
 
 pub use reqchan_core::codec::Value;
 pub use reqchan_driver::server::{
-    DriverEvent, DriverStats, EventSink, IncomingRequest, Reply, ServeReport, ServerConfig, ServerEvent, ServerOptions,
-    ServerStats, SocketKind,
+    DriverEvent, DriverStats, EventSink, Handler, IncomingRequest, Reply, ServeReport, ServerConfig, ServerEvent,
+    ServerOptions, ServerStats, SocketKind,
 };
 
 use crate::TokioRuntime;
@@ -207,17 +207,12 @@ impl Drop for ServerHandle {
 /// with Salt's `"Some exception handling minion payload"` and the server keeps serving.
 /// Malformed requests never reach it: they are answered `{"msg": "bad load"}`. It runs
 /// on the server's own runtime, so it must be `Send`.
-pub async fn bind<H, Fut, E>(
+pub async fn bind<H: Handler>(
     endpoint: &str,
     kind: SocketKind,
     options: ServerOptions,
     handler: H,
-) -> Result<ServerHandle, ServerError>
-where
-    H: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Reply, E>> + Send + 'static,
-    E: fmt::Display + Send + 'static,
-{
+) -> Result<ServerHandle, ServerError> {
     let (bound_tx, bound_rx) = oneshot::channel::<Result<(String, StatsHandle), BindError>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel();

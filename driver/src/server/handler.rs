@@ -37,6 +37,34 @@ impl Reply {
     }
 }
 
+/// What answers requests: any `Fn(IncomingRequest) -> impl Future<Output =
+/// Result<Reply, E>>` (an async closure or function) is one. It runs on the server's
+/// runtime, so it and its futures are `Send`; an error `E` is displayed in the logs and
+/// answered with Salt's handler-exception reply.
+pub trait Handler: Send + Sync + 'static {
+    /// Why the handler failed on a request.
+    type Error: Display + Send + 'static;
+    /// The reply to come.
+    type Future: Future<Output = Result<Reply, Self::Error>> + Send + 'static;
+
+    /// Starts answering `request`.
+    fn call(&self, request: IncomingRequest) -> Self::Future;
+}
+
+impl<F, Fut, E> Handler for F
+where
+    F: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, E>> + Send + 'static,
+    E: Display + Send + 'static,
+{
+    type Error = E;
+    type Future = Fut;
+
+    fn call(&self, request: IncomingRequest) -> Fut {
+        self(request)
+    }
+}
+
 pub(crate) type Outcome = (RequestToken, Result<Bytes, HandlerFailure>);
 
 /// The running handlers, by request.
@@ -46,12 +74,7 @@ pub(crate) struct Handlers<H> {
     running: HashMap<RequestToken, AbortHandle>,
 }
 
-impl<H, Fut, E> Handlers<H>
-where
-    H: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Reply, E>> + Send + 'static,
-    E: Display + Send + 'static,
-{
+impl<H: Handler> Handlers<H> {
     pub(crate) fn new(handler: H) -> (Self, mpsc::UnboundedReceiver<Outcome>) {
         let (results, receiver) = mpsc::unbounded();
         (Self { handler, results, running: HashMap::new() }, receiver)
@@ -63,7 +86,7 @@ where
         let token = request.token;
         let results = self.results.clone();
         // Calling the handler can panic before any future exists.
-        let future = match std::panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(request))) {
+        let future = match std::panic::catch_unwind(AssertUnwindSafe(|| self.handler.call(request))) {
             Ok(future) => future,
             Err(panic) => {
                 let _ = results.unbounded_send((token, Err(HandlerFailure::Panicked(panic_message(&*panic)))));

@@ -7,7 +7,8 @@
 //! reply the core produces, and wakes the core at its deadlines. The loop itself is
 //! the core's drive loop plus sockets.
 //!
-//! - **Handlers** are `Fn(IncomingRequest) -> Future<Output = Result<Reply, E>>`; each
+//! - **Handlers** implement [`Handler`]: any `Fn(IncomingRequest) -> Future<Output =
+//!   Result<Reply, E>>` does; each
 //!   runs as its own task, so on ROUTER replies leave in the order handlers finish. An
 //!   error or a panic (caught, also when calling the handler) becomes Salt's
 //!   handler-exception reply and the server keeps serving. A handler still running
@@ -40,7 +41,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use handler::Reply;
+pub use handler::{Handler, Reply};
 pub use reqchan_core::server::{
     Framing, HandlerFailure, IncomingRequest, RejectReason, RequestToken, ServerConfig, ServerEvent, ServerStats,
 };
@@ -231,7 +232,7 @@ impl BoundServer {
 
     /// Serves requests with `handler` until `shutdown` completes, then shuts down
     /// gracefully (see the [module docs](self)) and returns the final counters.
-    pub async fn serve<R, H, Fut, E, S>(
+    pub async fn serve<R, H, S>(
         self,
         runtime: R,
         options: ServerOptions,
@@ -240,9 +241,7 @@ impl BoundServer {
     ) -> Result<ServeReport, ServeError>
     where
         R: crate::Runtime,
-        H: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<Reply, E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
+        H: Handler,
         S: std::future::Future<Output = ()> + Send,
     {
         task::run(self, runtime, options, handler, shutdown).await

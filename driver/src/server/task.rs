@@ -1,7 +1,6 @@
 //! The drive loop: the core's loop from its docs, plus a socket, handler tasks and a
 //! timer.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::Poll;
@@ -10,11 +9,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::{self, Either};
-use reqchan_core::server::{HandlerFailure, IncomingRequest, RequestToken, Server, Transmit};
+use reqchan_core::server::{HandlerFailure, RequestToken, Server, Transmit};
 use zeromq::ZmqResult;
 
 use super::guard::{GuardAction, RecvGuard};
-use super::handler::{Handlers, Reply};
+use super::handler::{Handler, Handlers};
 use super::socket::{ServerSocket, SocketKind};
 use super::{BindError, BoundServer, DriverEvent, DriverStats, ServeError, ServeReport, ServerOptions};
 use crate::Runtime;
@@ -28,7 +27,7 @@ enum Wake {
     Message(ZmqResult<Vec<Bytes>>),
 }
 
-pub(super) async fn run<R, H, Fut, E, S>(
+pub(super) async fn run<R, H, S>(
     bound: BoundServer,
     runtime: R,
     options: ServerOptions,
@@ -37,9 +36,7 @@ pub(super) async fn run<R, H, Fut, E, S>(
 ) -> Result<ServeReport, ServeError>
 where
     R: Runtime,
-    H: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Reply, E>> + Send + 'static,
-    E: Display + Send + 'static,
+    H: Handler,
     S: Future<Output = ()> + Send,
 {
     let BoundServer { mut socket, kind, endpoint, stats: live } = bound;
