@@ -207,12 +207,20 @@ impl Drop for ServerHandle {
 /// with Salt's `"Some exception handling minion payload"` and the server keeps serving.
 /// Malformed requests never reach it: they are answered `{"msg": "bad load"}`. It runs
 /// on the server's own runtime, so it must be `Send`.
-pub async fn bind<H: Handler>(
+///
+/// Any [`Handler`] will do; the bound is spelled out here so that a closure's argument
+/// type is inferred (`|request| async move { ... }`).
+pub async fn bind<H, Fut, E>(
     endpoint: &str,
     kind: SocketKind,
     options: ServerOptions,
     handler: H,
-) -> Result<ServerHandle, ServerError> {
+) -> Result<ServerHandle, ServerError>
+where
+    H: Fn(IncomingRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, E>> + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
     let (bound_tx, bound_rx) = oneshot::channel::<Result<(String, StatsHandle), BindError>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel();
