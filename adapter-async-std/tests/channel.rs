@@ -1,20 +1,23 @@
 //! The async-std adapter against a real libzmq peer (pyzmq): round trips in both
 //! modes and a silent server. The registry has its own binary (`registry.rs`).
 
-mod peer;
-
 use std::time::Duration;
 
 use futures::future::join_all;
-use peer::bounded;
 use reqchan_async_std::{Channel, ChannelConfig, ConnectionState, Error, RequestError, Value};
+use reqchan_peers::{PythonPeer, python};
+
+/// Runs `test` within a bound: nothing here may hang.
+async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    reqchan_peers::within(std::time::Duration::from_secs(60), "the test", test).await
+}
 
 #[async_std::test]
 async fn lockstep_round_trip_through_a_libzmq_rep_server() {
-    let Some(python) = peer::python() else { return };
+    let Some(python) = python() else { return };
     bounded(async {
-        let peer = peer::Peer::start(&python, &["--type", "rep"]).await;
-        let channel = Channel::connect(&peer.endpoint, ChannelConfig::lockstep()).unwrap();
+        let peer = PythonPeer::start(&python, "zmq_peer.py", &["--type", "rep"]).await;
+        let channel = Channel::connect(peer.endpoint(), ChannelConfig::lockstep()).unwrap();
         let load = Value::map([("cmd", "ping".into()), ("n", 7u64.into())]);
         // The echo server returns the whole envelope: the load sits under "load".
         let reply: Value = channel.request(&load).await.unwrap();
@@ -29,10 +32,10 @@ async fn lockstep_round_trip_through_a_libzmq_rep_server() {
 
 #[async_std::test]
 async fn pipelined_requests_through_a_libzmq_router_each_get_their_own_reply() {
-    let Some(python) = peer::python() else { return };
+    let Some(python) = python() else { return };
     bounded(async {
-        let peer = peer::Peer::start(&python, &["--type", "router"]).await;
-        let channel = Channel::connect(&peer.endpoint, ChannelConfig::pipelined(16)).unwrap();
+        let peer = PythonPeer::start(&python, "zmq_peer.py", &["--type", "router"]).await;
+        let channel = Channel::connect(peer.endpoint(), ChannelConfig::pipelined(16)).unwrap();
         // Identical payloads too: ids, not bytes, match replies to requests.
         let payloads: Vec<Vec<u8>> = (0..64u8).map(|i| vec![b'p', i % 8]).collect();
         let replies = join_all(payloads.iter().map(|p| channel.request_raw(p.clone()))).await;
@@ -47,11 +50,11 @@ async fn pipelined_requests_through_a_libzmq_router_each_get_their_own_reply() {
 
 #[async_std::test]
 async fn a_silent_server_sees_exactly_tries_transmissions_then_the_request_times_out() {
-    let Some(python) = peer::python() else { return };
+    let Some(python) = python() else { return };
     bounded(async {
-        let mut peer = peer::Peer::start(&python, &["--type", "router", "--silent"]).await;
+        let mut peer = PythonPeer::start(&python, "zmq_peer.py", &["--type", "router", "--silent"]).await;
         let config = ChannelConfig::lockstep().timeout(Duration::from_millis(200)).tries(3);
-        let channel = Channel::connect(&peer.endpoint, config).unwrap();
+        let channel = Channel::connect(peer.endpoint(), config).unwrap();
         let error = channel.request_raw(&b"hello"[..]).await.unwrap_err();
         assert_eq!(error, Error::Request(RequestError::TimedOut { attempts: 3 }));
         // Each attempt was a real transmission that reached the server.
@@ -70,10 +73,10 @@ async fn a_silent_server_sees_exactly_tries_transmissions_then_the_request_times
 async fn the_same_channel_api_as_tokio_a_tower_service_and_pending_requests_keep_it_alive() {
     use tower_service::Service;
 
-    let Some(python) = peer::python() else { return };
+    let Some(python) = python() else { return };
     bounded(async {
-        let peer = peer::Peer::start(&python, &["--type", "router"]).await;
-        let mut channel = Channel::connect(&peer.endpoint, ChannelConfig::pipelined(4)).unwrap();
+        let peer = PythonPeer::start(&python, "zmq_peer.py", &["--type", "router"]).await;
+        let mut channel = Channel::connect(peer.endpoint(), ChannelConfig::pipelined(4)).unwrap();
         let load = Value::map([("cmd", "ping".into())]);
         std::future::poll_fn(|cx| Service::<Value>::poll_ready(&mut channel, cx)).await.unwrap();
         let reply = Service::call(&mut channel, load.clone()).await.unwrap();
@@ -85,7 +88,7 @@ async fn the_same_channel_api_as_tokio_a_tower_service_and_pending_requests_keep
         assert_eq!(pending.await.unwrap()["load"], load);
 
         // A refusal is a typed error here too.
-        let channel = Channel::connect(&peer.endpoint, ChannelConfig::lockstep()).unwrap();
+        let channel = Channel::connect(peer.endpoint(), ChannelConfig::lockstep()).unwrap();
         let refused = channel.request::<_, Value>(&Value::from("refuse-busy")).await.unwrap_err();
         assert!(refused.is_rejected() && refused.is_retryable(), "{refused}");
     })

@@ -1,4 +1,4 @@
-//! In-process zmq.rs servers for the tests, answering like `tests/peers/zmq_peer.py`.
+//! In-process zmq.rs servers for the tests, answering like `peers/python/zmq_peer.py`.
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};

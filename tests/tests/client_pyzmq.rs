@@ -144,7 +144,7 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
             }
         };
         within(LIMIT, "replies before the kill", wait_ok(20)).await;
-        peer.kill().await;
+        peer.kill();
         let before_restart = *tally.ok.borrow();
         let mut peer = PythonPeer::start(&python, PEER, &["--type", "rep", "--bind", &endpoint]).await;
         within(LIMIT, "replies after the restart", wait_ok(before_restart + 20)).await;
@@ -159,7 +159,7 @@ async fn a_pyzmq_server_killed_and_restarted_mid_run_loses_no_request() {
         assert_eq!(stats.submitted, sent, "{mode:?}");
         assert!(stats.resets >= 1, "{mode:?}: the socket was never reset: {stats:?}");
         assert_eq!(channel.pending(), 0);
-        peer.kill().await;
+        peer.kill();
         assert!(channel.is_live(), "{mode:?}: the same channel carried on");
         eprintln!("{mode:?}: {ok} answered, {failed} failed, {} resets", stats.resets);
     }
@@ -179,7 +179,7 @@ async fn an_idle_channel_notices_a_killed_server_and_its_next_request_does_not_p
         let channel = Channel::connect(&endpoint, config.timeout(Duration::from_secs(10)).tries(1)).unwrap();
         within(LIMIT, "before the kill", channel.request_raw(&b"\xa1a"[..])).await.unwrap();
         let mut watch = channel.watch();
-        peer.kill().await;
+        peer.kill();
         let noticed = within(LIMIT, "loss noticed", watch.wait_for(|s| s != ConnectionState::Connected)).await;
         assert_eq!(noticed, ConnectionState::Reconnecting, "{mode:?}: the idle channel saw the loss itself");
         let mut peer = PythonPeer::start(&python, PEER, &["--type", "rep", "--bind", &endpoint]).await;

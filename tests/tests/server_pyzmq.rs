@@ -1,7 +1,7 @@
 //! The reply server against real libzmq clients (pyzmq REQ and DEALER sockets, and a
 //! hand-written ZMTP peer), on 127.0.0.1 with free ports.
 //!
-//! The python side is `tests/peers/server_client.py`. Without pyzmq these tests print
+//! The python side is `peers/python/server_client.py`. Without pyzmq these tests print
 //! why and return, except under `CI`, where they fail.
 
 use std::time::Duration;
