@@ -3,11 +3,11 @@
 //! The logic lives here, not in `fuzz_targets/`, so the same code runs under cargo-fuzz
 //! and in `tests/replay.rs`, which replays the committed corpus in CI.
 //!
-//! - [`client_model::run`] (`client_ops`): the request client beside a reference model.
+//! - [`client::run`] (`client_ops`): the request client beside a reference model.
 //! - [`codec::run`] (`codec_decode`): arbitrary bytes through every decoder.
 //! - [`server_model::run`] (`server_ops`): the reply server beside a reference model.
 
-pub mod client_model;
+pub mod client;
 mod clock;
 pub mod codec;
 pub mod server_model;
@@ -20,7 +20,7 @@ pub type RunFn = fn(&[u8]);
 
 /// The fuzz targets, by name: what the replay test iterates over.
 pub const TARGETS: &[(&str, RunFn)] =
-    &[("client_ops", client_model::run), ("codec_decode", codec::run), ("server_ops", server_model::run)];
+    &[("client_ops", client::run), ("codec_decode", codec::run), ("server_ops", server_model::run)];
 
 /// The files under `paths` (each a file or a directory of files), sorted.
 pub fn input_files(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use reqchan_fuzz::client_model::{self, Seen};
+use reqchan_fuzz::client::{self, Seen};
 use reqchan_fuzz::{input_files, read, server_model};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
@@ -42,7 +42,7 @@ fn every_target_replays_its_corpus_and_seeds() {
 fn client_corpus_reaches_every_behaviour() {
     let mut seen = Seen::default();
     for path in corpus("client_ops") {
-        if let Some(one) = client_model::play(&read(&path)) {
+        if let Some(one) = client::play(&read(&path)) {
             seen.add(&one);
         }
     }
