@@ -5,12 +5,12 @@
 //!
 //! - [`client::run`] (`client_ops`): the request client beside a reference model.
 //! - [`codec::run`] (`codec_decode`): arbitrary bytes through every decoder.
-//! - [`server_model::run`] (`server_ops`): the reply server beside a reference model.
+//! - [`server::run`] (`server_ops`): the reply server beside a reference model.
 
 pub mod client;
-mod clock;
 pub mod codec;
-pub mod server_model;
+pub mod server;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::{env, fs};
@@ -20,7 +20,7 @@ pub type RunFn = fn(&[u8]);
 
 /// The fuzz targets, by name: what the replay test iterates over.
 pub const TARGETS: &[(&str, RunFn)] =
-    &[("client_ops", client::run), ("codec_decode", codec::run), ("server_ops", server_model::run)];
+    &[("client_ops", client::run), ("codec_decode", codec::run), ("server_ops", server::run)];
 
 /// The files under `paths` (each a file or a directory of files), sorted.
 pub fn input_files(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {

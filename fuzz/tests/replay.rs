@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use reqchan_fuzz::client::{self, Seen};
-use reqchan_fuzz::{input_files, read, server_model};
+use reqchan_fuzz::{input_files, read, server};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(kind).join(target)
@@ -54,7 +54,7 @@ fn client_corpus_reaches_every_behaviour() {
 fn server_corpus_reaches_every_behaviour() {
     let mut totals = [0u64; 13];
     for path in corpus("server_ops") {
-        let Some(s) = server_model::play(&read(&path)) else { continue };
+        let Some(s) = server::play(&read(&path)) else { continue };
         let counts = [
             s.handler_replies,
             s.handler_errors,

@@ -12,7 +12,7 @@ use reqchan_core::client::{
 use super::coverage::Seen;
 use super::model::*;
 use super::ops::*;
-use crate::clock;
+use crate::support::{self as clock};
 
 /// The client under test, its model, and the clock.
 pub(super) struct Harness {

@@ -21,16 +21,6 @@
 //!   happen, and is later than `now` after `handle_timeout(now)`; a `handle_timeout`
 //!   with nothing due changes nothing.
 
-// (ensure! must be defined before the modules that use it.)
-/// Fails the fuzz input with the operation that broke an invariant.
-macro_rules! ensure {
-    ($h:expr, $cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            panic!("{}\n  at {} (now = +{:?})", format_args!($($msg)+), $h.context, $h.elapsed());
-        }
-    };
-}
-
 mod checks;
 mod coverage;
 mod harness;
