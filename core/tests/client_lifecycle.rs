@@ -1,7 +1,7 @@
 //! The client's life around its requests, in both modes: the bounded queue, config
 //! validation, cancel, close, peer loss, refused connections and backoff.
 
-mod sim;
+use reqchan_sim as sim;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! timeout and cancel, late and duplicated replies, framing, and retries that keep the
 //! slot.
 
-mod sim;
+use reqchan_sim as sim;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! retransmission without reset, late and duplicated replies, stray replies, the
 //! in-flight bound, and seeded reproducibility.
 
-mod sim;
+use reqchan_sim as sim;
 
 use bytes::Bytes;
 use reqchan_core::client::{RequestError, RequestId};

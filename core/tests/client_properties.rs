@@ -8,7 +8,7 @@
 //! operations and printed; replay one with `REQCHAN_SIM_SEED=<seed>`, and run more with
 //! `REQCHAN_SIM_CASES=<n>` (default 1000 per mode).
 
-mod sim;
+use reqchan_sim as sim;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{self, AssertUnwindSafe};

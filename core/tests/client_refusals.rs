@@ -1,18 +1,12 @@
 //! The server's refusals (`bad load`, `server busy`, the handler-exception string) are
 //! told apart from replies when a request asks for it, and counted apart.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use reqchan_core::client::{Client, ClientConfig, RequestError, RequestOptions, SocketAction, Transmit};
 use reqchan_core::codec::{
     self, BAD_LOAD_REPLY, BAD_LOAD_STRING_REPLY, HANDLER_EXCEPTION_REPLY, Refusal, SERVER_BUSY_REPLY, Value,
 };
-
-#[allow(clippy::disallowed_methods)] // the one clock reading: the simulated origin
-fn origin() -> Instant {
-    Instant::now()
-}
+use reqchan_sim::origin;
 
 fn connected_client() -> Client {
     let mut client = Client::new(ClientConfig::default()).unwrap();

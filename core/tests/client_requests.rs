@@ -1,7 +1,7 @@
 //! Requests and replies in both modes: identity, retries, timeouts to the tick, bad
 //! replies, size limits, timers and counters.
 
-mod sim;
+use reqchan_sim as sim;
 
 use std::time::Duration;
 

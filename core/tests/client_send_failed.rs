@@ -11,18 +11,13 @@ use reqchan_core::client::{
     Client, ClientConfig, ConnectError, ConnectErrorKind, ConnectReason, ConnectionState, Mode, RequestError,
     RequestOptions, SocketAction, Transmit,
 };
+use reqchan_sim::origin;
 
 fn refused() -> ConnectError {
     ConnectError::new(ConnectErrorKind::Refused, "test")
 }
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// The simulated clock's starting point: the one clock reading in this file.
-fn origin() -> Instant {
-    #[allow(clippy::disallowed_methods)]
-    Instant::now()
-}
 
 fn client(mode: Mode) -> Client {
     let mut config = ClientConfig::default();

@@ -7,23 +7,13 @@
 //! panic, oversized, late), clock jumps, and a shutdown at a random point.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqchan_core::codec::{self, Crypt, Value};
 use reqchan_core::server::{Framing, HandlerFailure, RequestToken, Server, ServerConfig, ServerStats};
 
-#[path = "sim/rng.rs"]
-#[allow(dead_code, unreachable_pub)] // shared with the client sim, which uses all of it
-mod rng;
-
-use rng::SimRng;
-
-/// The simulated clock's origin: the only real clock reading in this file.
-#[allow(clippy::disallowed_methods)]
-fn origin() -> Instant {
-    Instant::now()
-}
+use reqchan_sim::{SimRng, origin};
 
 /// Each message carries a unique identity frame `m<seq>` so replies can be traced back.
 fn message(rng: &mut SimRng, seq: u64, framing: Framing) -> Vec<Bytes> {

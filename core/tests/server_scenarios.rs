@@ -1,81 +1,15 @@
 //! The reply server, scenario by scenario, with a simulated clock.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqchan_core::codec::{self, BAD_LOAD_REPLY, Crypt, HANDLER_EXCEPTION_REPLY, SERVER_BUSY_REPLY, Value};
 use reqchan_core::server::{
-    Framing, HandlerFailure, IncomingRequest, RejectReason, ReplyKind, RequestToken, Server, ServerConfig, ServerEvent,
-    Transmit, UnknownRequest,
+    Framing, HandlerFailure, RejectReason, ReplyKind, RequestToken, Server, ServerConfig, ServerEvent, Transmit,
+    UnknownRequest,
 };
 
-/// A server, a virtual clock, and everything it has output so far.
-/// The simulated clock's origin: the only real clock reading in this file.
-#[allow(clippy::disallowed_methods)]
-fn origin() -> Instant {
-    Instant::now()
-}
-
-struct Harness {
-    server: Server,
-    now: Instant,
-    sent: Vec<Transmit>,
-    started: Vec<IncomingRequest>,
-    events: Vec<ServerEvent>,
-}
-
-impl Harness {
-    fn new(config: ServerConfig) -> Self {
-        Self::with_framing(Framing::Routed, config)
-    }
-
-    fn with_framing(framing: Framing, config: ServerConfig) -> Self {
-        Self {
-            server: Server::new(framing, config).unwrap(),
-            now: origin(),
-            sent: Vec::new(),
-            started: Vec::new(),
-            events: Vec::new(),
-        }
-    }
-
-    fn drain(&mut self) {
-        while let Some(t) = self.server.poll_transmit() {
-            self.sent.push(t);
-        }
-        while let Some(r) = self.server.poll_request() {
-            self.started.push(r);
-        }
-        while let Some(e) = self.server.poll_event() {
-            self.events.push(e);
-        }
-    }
-
-    fn recv(&mut self, frames: Vec<Bytes>) {
-        self.server.handle_message(self.now, frames);
-        self.drain();
-    }
-
-    fn reply(&mut self, token: RequestToken, result: Result<Bytes, HandlerFailure>) -> Result<(), UnknownRequest> {
-        let r = self.server.handle_result(self.now, token, result);
-        self.drain();
-        r
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.now += by;
-        self.server.handle_timeout(self.now);
-        self.drain();
-    }
-
-    fn take_started(&mut self) -> Vec<IncomingRequest> {
-        std::mem::take(&mut self.started)
-    }
-
-    fn take_sent(&mut self) -> Vec<Vec<Bytes>> {
-        std::mem::take(&mut self.sent).into_iter().map(Transmit::into_frames).collect()
-    }
-}
+use reqchan_sim::ServerHarness as Harness;
 
 /// Checks that a rejection has the expected reason.
 type ReasonCheck = fn(&RejectReason) -> bool;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqchan_core::client::RequestId;
 
-use super::rng::SimRng;
+use crate::rng::SimRng;
 
 /// What the server does with one received request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +38,17 @@ pub enum Behaviour {
 /// One message the server received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// When it arrived.
     pub at: Instant,
     /// The connection it came on (see `Sim::epoch`).
     pub epoch: u64,
+    /// The request it was.
     pub id: RequestId,
+    /// Which attempt.
     pub attempt: u32,
+    /// The payload.
     pub payload: Bytes,
+    /// What the server did with it.
     pub behaviour: Behaviour,
     /// The reply payload the server sent, if it sent a well-formed reply.
     pub reply: Option<Bytes>,

@@ -20,11 +20,8 @@
 //!   id and attempt), completions with their times, socket actions, peer losses and
 //!   refused sends, so tests count real transmissions and check exact instants.
 
-#![allow(dead_code, unreachable_pub)] // each test file uses its own part of the harness
-
 mod ledger;
-mod rng;
-mod server;
+mod peer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -37,9 +34,9 @@ use reqchan_core::client::{
 };
 
 pub use ledger::{Entry, Ledger};
-pub use rng::SimRng;
-#[allow(unused_imports)] // not every test file reads `Received`
-pub use server::{Behaviour, Received, Server};
+pub use peer::{Behaviour, Received, Server};
+
+use crate::rng::SimRng;
 
 /// One millisecond.
 pub const MS: Duration = Duration::from_millis(1);
@@ -94,6 +91,7 @@ pub fn refused() -> ConnectError {
     ConnectError::new(ConnectErrorKind::Refused, "simulated")
 }
 
+/// An id this client never issued (from a client of its own).
 pub fn foreign_id(n: u64) -> RequestId {
     let mut config = pipelined(1);
     config.max_queued = n as usize + 1;
@@ -139,8 +137,11 @@ pub struct Connector {
 pub enum SocketState {
     /// No socket (before the first connect, or after a refused one).
     Down,
+    /// A connect was asked for and is in progress.
     Opening,
+    /// Connected.
     Open,
+    /// Closed for good.
     Closed,
 }
 
@@ -149,10 +150,15 @@ pub enum SocketState {
 pub struct Sent {
     /// Position in the sim's combined order of transmissions and completions.
     pub seq: u64,
+    /// When it was handed to the socket.
     pub at: Instant,
+    /// The connection it went out on.
     pub epoch: u64,
+    /// The request.
     pub id: RequestId,
+    /// Its attempt number.
     pub attempt: u32,
+    /// The frames as sent.
     pub frames: Vec<Bytes>,
 }
 
@@ -161,7 +167,9 @@ pub struct Sent {
 pub struct Done {
     /// Position in the sim's combined order of transmissions and completions.
     pub seq: u64,
+    /// When it was drained.
     pub at: Instant,
+    /// The completion.
     pub completion: Completion,
 }
 
@@ -174,9 +182,13 @@ enum Event {
 
 /// The client, the clock, the network and the server. See the [module docs](self).
 pub struct Sim {
+    /// The client under test.
     pub client: Client,
+    /// The scripted peer.
     pub server: Server,
+    /// The network between them.
     pub net: Net,
+    /// How connects turn out.
     pub connector: Connector,
     /// Steps allowed before the run is declared a livelock.
     pub max_steps: u64,
@@ -249,6 +261,7 @@ impl Sim {
 
     // ----- the clock -----
 
+    /// The virtual time now.
     pub fn now(&self) -> Instant {
         self.now
     }
@@ -425,10 +438,12 @@ impl Sim {
 
     // ----- what happened -----
 
+    /// The completion of `id`, if it has completed.
     pub fn completion(&self, id: RequestId) -> Option<&Completion> {
         self.done(id).map(|d| &d.completion)
     }
 
+    /// The completion of `id` with the time it was drained.
     pub fn done(&self, id: RequestId) -> Option<&Done> {
         self.done_at.get(&id).map(|i| &self.completions[*i])
     }
@@ -448,6 +463,7 @@ impl Sim {
         &self.sent
     }
 
+    /// Every transmission of `id`, in order.
     pub fn sent_for(&self, id: RequestId) -> Vec<&Sent> {
         self.sent_at.get(&id).map_or(Vec::new(), |at| at.iter().map(|i| &self.sent[*i]).collect())
     }
@@ -457,6 +473,7 @@ impl Sim {
         &self.actions
     }
 
+    /// The rules checked so far, and what they observed.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
@@ -466,6 +483,7 @@ impl Sim {
         self.epoch
     }
 
+    /// The socket, as the sim drives it.
     pub fn socket(&self) -> SocketState {
         self.socket
     }

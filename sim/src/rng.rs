@@ -9,11 +9,13 @@ pub struct SimRng {
 }
 
 impl SimRng {
+    /// A generator for `seed` (seed 0 of the sim differs from seed 0 of a client).
     pub fn new(seed: u64) -> Self {
         // Offset so that seed 0 of the sim and seed 0 of the client differ.
         Self { state: seed ^ 0xD1B5_4A32_D192_ED03 }
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -47,10 +49,12 @@ impl SimRng {
         Duration::from_nanos(self.below(nanos + 1))
     }
 
+    /// One of `items`, uniformly.
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len() as u64) as usize]
     }
 
+    /// `len` random bytes.
     pub fn bytes(&mut self, len: usize) -> Vec<u8> {
         (0..len).map(|_| self.next_u64() as u8).collect()
     }

@@ -11,16 +11,21 @@ use reqchan_core::client::{Client, Completion, ConnectReason, RequestError, Requ
 /// One accepted request, as observed from outside the client.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// When it was accepted.
     pub submitted_at: Instant,
+    /// Its per-attempt timeout.
     pub timeout: Duration,
+    /// Its attempts in total.
     pub tries: u32,
     /// Transmissions handed to the socket.
     pub sent: u32,
     /// When each of them was handed over.
     pub sent_at: Vec<Instant>,
+    /// Whether it has completed.
     pub done: bool,
 }
 
+/// Everything observed of the client, checked against its rules after every step.
 #[derive(Debug, Default)]
 pub struct Ledger {
     entries: BTreeMap<RequestId, Entry>,
@@ -40,10 +45,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// What was observed of request `id`.
     pub fn entry(&self, id: RequestId) -> Option<&Entry> {
         self.entries.get(&id)
     }
 
+    /// Whether `id` was accepted and has not completed.
     pub fn is_open(&self, id: RequestId) -> bool {
         self.entries.get(&id).is_some_and(|e| !e.done)
     }
@@ -53,6 +60,7 @@ impl Ledger {
         self.entries.iter().filter(|(_, e)| !e.done).map(|(id, _)| *id).collect()
     }
 
+    /// Requests accepted so far.
     pub fn accepted(&self) -> usize {
         self.entries.len()
     }
