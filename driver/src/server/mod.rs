@@ -18,9 +18,15 @@
 //!   keeps failing — zmq.rs 0.7's REP reports the same error ~160,000 times a second
 //!   after a peer vanished mid-frame — is closed and bound again (at most 5 times a
 //!   minute), which drops the poisoned connection.
-//! - **Sends** that cannot complete within `send_timeout` (a peer that stopped reading
-//!   100,000 replies ago) are given up and counted; a send to a peer that disconnected
-//!   fails and is counted. Neither stops the server.
+//! - **Sends** go through an outbox and run in the background while the task keeps
+//!   receiving, feeding handler results and firing timers; one that cannot complete
+//!   within `send_timeout` (a peer that stopped reading 100,000 replies ago) is given
+//!   up and counted, one to a peer that disconnected fails and is counted. Neither
+//!   stops the server. (zmq.rs has one send half per ROUTER, so replies to other peers
+//!   wait behind a stuck one; per-connection outboxes come with our own wire.)
+//! - **The task** is shaped like the client's: one struct, one `poll_*` per input
+//!   source (shutdown, handler results, timer, receive pause, socket re-creation,
+//!   sends, receives), each feeding the core and draining it.
 //! - **Shutdown**: queued requests are answered `server busy`, running handlers get
 //!   `shutdown_grace`, and on ROUTER messages that keep arriving meanwhile are answered
 //!   `server busy`. When the core reports every request answered, the socket is closed.

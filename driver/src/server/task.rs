@@ -1,31 +1,33 @@
-//! The drive loop: the core's loop from its docs, plus a socket, handler tasks and a
-//! timer.
+//! The server's drive task: the core's drive loop over a socket, handler tasks and a
+//! timer, shaped like the client's. One struct holds everything; each input source
+//! has its own `poll_*` (shutdown signal, handler results, timer, receive pause,
+//! sends, receives), polled in turn, and each feeds the core and drains it. Replies go
+//! through an outbox and are sent in the background, so a slow send never stops
+//! receiving, timers or handler results.
 
-use std::future::Future;
-use std::pin::{Pin, pin};
-use std::task::Poll;
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use futures::future::{self, Either};
-use reqchan_core::server::{HandlerFailure, RequestToken, Server, Transmit};
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use reqchan_core::server::{HandlerFailure, RequestToken, Server};
 use zeromq::ZmqResult;
 
 use super::guard::{GuardAction, RecvGuard};
-use super::handler::{Handler, Handlers};
-use super::socket::{ServerSocket, SocketKind};
-use super::{BindError, BoundServer, DriverEvent, DriverStats, ServeError, ServeReport, ServerOptions};
+use super::handler::{Handler, Handlers, Outcome};
+use super::socket::{SendOutcome, ServerSocket, SocketKind};
+use super::{BindError, BoundServer, DriverEvent, DriverStats, ServeError, ServeReport, ServerOptions, StatsHandle};
 use crate::Runtime;
 
-/// What woke the loop.
-enum Wake {
-    Shutdown,
-    Outcome(RequestToken, Result<Bytes, HandlerFailure>),
-    Timer,
-    PauseOver,
-    Message(ZmqResult<Vec<Bytes>>),
-}
+/// Inputs processed in one poll before the task yields to others.
+const BUDGET: usize = 256;
+
+type Rebind = BoxFuture<'static, ZmqResult<(ServerSocket, String)>>;
 
 pub(super) async fn run<R, H, S>(
     bound: BoundServer,
@@ -39,161 +41,290 @@ where
     H: Handler,
     S: Future<Output = ()> + Send,
 {
-    let BoundServer { mut socket, kind, endpoint, stats: live } = bound;
+    let BoundServer { socket, kind, endpoint, stats: live } = bound;
     let _counters_final_on_exit = live.end_on_drop();
-    let mut core = Server::new(kind.framing(), options.core.clone()).map_err(ServeError::Config)?;
-    let (mut handlers, mut outcomes) = Handlers::new(handler);
-    let mut guard = RecvGuard::new(kind == SocketKind::Rep);
-    let mut stats = DriverStats::default();
-    let emit = |event: DriverEvent| {
-        if let Some(sink) = &options.on_event {
-            sink(&event);
-        }
+    let core = Server::new(kind.framing(), options.core.clone()).map_err(ServeError::Config)?;
+    let (handlers, outcomes) = Handlers::new(handler);
+    let mut task = ServerTask {
+        runtime,
+        options,
+        core,
+        socket: Some(socket),
+        kind,
+        endpoint,
+        handlers,
+        outcomes,
+        guard: RecvGuard::new(kind == SocketKind::Rep),
+        outbox: VecDeque::new(),
+        timer: None,
+        pause: None,
+        rebinding: None,
+        shutdown: Box::pin(shutdown),
+        shutdown_seen: false,
+        stats: DriverStats::default(),
+        live,
+        failure: None,
     };
+    task.drain();
+    poll_fn(|cx| task.poll(cx)).await;
+    task.finish().await
+}
 
-    let mut shutdown = pin!(shutdown);
-    let mut shutdown_seen = false;
-    let mut timer: Option<(Instant, Pin<Box<R::Sleep>>)> = None;
-    let mut pause: Option<Pin<Box<R::Sleep>>> = None;
+struct ServerTask<R: Runtime, H: Handler, S> {
+    runtime: R,
+    options: ServerOptions,
+    core: Server,
+    /// `None` only while it is being re-created.
+    socket: Option<ServerSocket>,
+    kind: SocketKind,
+    endpoint: String,
+    handlers: Handlers<H>,
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
+    guard: RecvGuard,
+    /// Replies waiting for the socket, oldest first.
+    outbox: VecDeque<Vec<Bytes>>,
+    /// The armed sleep and the deadline it was armed for.
+    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    /// Receiving pauses after a run of errors until this sleep ends.
+    pause: Option<Pin<Box<R::Sleep>>>,
+    rebinding: Option<Rebind>,
+    shutdown: Pin<Box<S>>,
+    shutdown_seen: bool,
+    stats: DriverStats,
+    live: StatsHandle,
+    /// Set when the task must end with an error.
+    failure: Option<ServeError>,
+}
 
-    loop {
-        // Drain the core, in its documented order.
-        while let Some(transmit) = core.poll_transmit() {
-            if let Some(token) = transmit.handler_to_abort()
-                && handlers.abort(token)
-            {
-                stats.handlers_aborted += 1;
+impl<R, H, S> ServerTask<R, H, S>
+where
+    R: Runtime,
+    H: Handler,
+    S: Future<Output = ()> + Send,
+{
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..BUDGET {
+            let mut progress = self.poll_shutdown(cx);
+            progress |= self.poll_outcomes(cx);
+            progress |= self.poll_timer(cx);
+            progress |= self.poll_pause(cx);
+            progress |= self.poll_rebind(cx);
+            progress |= self.poll_sends(cx);
+            progress |= self.poll_receive(cx);
+            if self.failure.is_some() || (self.core.is_drained() && self.outbox.is_empty() && !self.sending()) {
+                return Poll::Ready(());
             }
-            send(&runtime, &mut socket, transmit, &options, &mut stats, &emit).await;
-        }
-        while let Some(request) = core.poll_request() {
-            handlers.start(&runtime, request);
-        }
-        while let Some(event) = core.poll_event() {
-            emit(DriverEvent::Core(event));
-        }
-        live.set(ServeReport { core: *core.stats(), driver: stats });
-        if core.is_drained() {
-            break;
-        }
-
-        // Arm the timer only when the deadline changed.
-        match core.poll_timeout() {
-            Some(deadline) if timer.as_ref().map(|(d, _)| *d) != Some(deadline) => {
-                timer = Some((deadline, Box::pin(runtime.sleep_until(deadline))));
+            if !progress {
+                return Poll::Pending;
             }
-            Some(_) => {}
-            None => timer = None,
         }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 
-        // The core says when a message may be read (REP is lockstep; a shutting-down
-        // REP reads nothing more); the driver only adds its own error pauses.
-        let can_recv = pause.is_none() && core.may_receive();
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.shutdown_seen || self.shutdown.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.shutdown_seen = true;
+        self.core.shutdown(Instant::now(), self.options.shutdown_grace);
+        self.drain();
+        true
+    }
 
-        let wake = {
-            let mut recv = if can_recv { Some(Box::pin(socket.recv())) } else { None };
-            future::poll_fn(|cx| {
-                if !shutdown_seen && shutdown.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wake::Shutdown);
-                }
-                if let Poll::Ready(Some((token, result))) = outcomes.poll_next_unpin(cx) {
-                    return Poll::Ready(Wake::Outcome(token, result));
-                }
-                if let Some((_, sleep)) = timer.as_mut()
-                    && sleep.as_mut().poll(cx).is_ready()
-                {
-                    return Poll::Ready(Wake::Timer);
-                }
-                if let Some(sleep) = pause.as_mut()
-                    && sleep.as_mut().poll(cx).is_ready()
-                {
-                    return Poll::Ready(Wake::PauseOver);
-                }
-                if let Some(recv) = recv.as_mut()
-                    && let Poll::Ready(message) = recv.as_mut().poll(cx)
-                {
-                    return Poll::Ready(Wake::Message(message));
-                }
-                Poll::Pending
-            })
-            .await
+    fn poll_outcomes(&mut self, cx: &mut Context<'_>) -> bool {
+        let Poll::Ready(Some((token, result))) = self.outcomes.poll_next_unpin(cx) else { return false };
+        self.handle_outcome(token, result);
+        true
+    }
+
+    fn handle_outcome(&mut self, token: RequestToken, result: Result<Bytes, HandlerFailure>) {
+        self.handlers.finished(token);
+        // An error means the request was already answered (timed out).
+        let _ = self.core.handle_result(Instant::now(), token, result);
+        self.drain();
+    }
+
+    /// Feeds the core's timeout when it is due; keeps one sleep armed for the core's
+    /// next deadline, re-armed only when that deadline changes.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.core.poll_timeout() else {
+            self.timer = None;
+            return false;
         };
-
         let now = Instant::now();
-        match wake {
-            Wake::Shutdown => {
-                shutdown_seen = true;
-                core.shutdown(now, options.shutdown_grace);
+        if deadline <= now {
+            self.timer = None;
+            self.core.handle_timeout(now);
+            self.drain();
+            return true;
+        }
+        if self.timer.as_ref().is_none_or(|(armed, _)| *armed != deadline) {
+            self.timer = Some((deadline, Box::pin(self.runtime.sleep_until(deadline))));
+        }
+        let Some((_, sleep)) = &mut self.timer else { return false };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        // Woken: the clock decides in the next round whether the deadline has come.
+        self.timer = None;
+        true
+    }
+
+    fn poll_pause(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(pause) = &mut self.pause else { return false };
+        if pause.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.pause = None;
+        true
+    }
+
+    fn poll_rebind(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(rebinding) = &mut self.rebinding else { return false };
+        let Poll::Ready(result) = rebinding.poll_unpin(cx) else { return false };
+        self.rebinding = None;
+        match result {
+            Ok((socket, _)) => {
+                self.socket = Some(socket);
+                self.stats.sockets_recreated += 1;
+                self.emit(DriverEvent::SocketRecreated);
             }
-            Wake::Outcome(token, result) => {
-                handlers.finished(token);
-                // An error means the request was already answered (timed out).
-                let _ = core.handle_result(now, token, result);
+            Err(source) => {
+                self.stats.handlers_aborted += self.handlers.abort_all() as u64;
+                let endpoint = self.endpoint.clone();
+                self.failure = Some(ServeError::Rebind(BindError { endpoint, source }));
             }
-            Wake::Timer => {
-                timer = None;
-                core.handle_timeout(now);
+        }
+        self.publish();
+        true
+    }
+
+    /// Progress on the send in progress; starts the next one from the outbox.
+    fn poll_sends(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(socket) = &mut self.socket else { return false };
+        let mut progress = false;
+        if let Poll::Ready(outcome) = socket.poll_send(cx) {
+            progress = true;
+            match outcome {
+                SendOutcome::Sent => {}
+                SendOutcome::Failed(error) => {
+                    self.stats.send_errors += 1;
+                    self.emit(DriverEvent::SendFailed(error.to_string()));
+                }
+                SendOutcome::TimedOut => {
+                    self.stats.send_timeouts += 1;
+                    let why = format!("no room in the peer's queue for {:?}", self.options.send_timeout);
+                    self.emit(DriverEvent::SendFailed(why));
+                }
             }
-            Wake::PauseOver => pause = None,
-            Wake::Message(Ok(frames)) => {
-                guard.on_message();
-                core.handle_message(now, frames);
+            self.publish();
+        }
+        let Some(socket) = &mut self.socket else { return progress };
+        if socket.can_send()
+            && let Some(frames) = self.outbox.pop_front()
+        {
+            let deadline = Instant::now() + self.options.send_timeout;
+            socket.start_send(frames, self.runtime.sleep_until(deadline));
+            // Poll it at once: it may finish, or register for its wakeup.
+            return true;
+        }
+        progress
+    }
+
+    /// Receives the next message when the core allows it (REP is lockstep; a
+    /// shutting-down REP reads nothing more), unless paused after errors. REP also
+    /// waits for its reply to leave: send and receive share its one socket.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.pause.is_some() || !self.core.may_receive() {
+            return false;
+        }
+        if self.kind == SocketKind::Rep && (!self.outbox.is_empty() || self.sending()) {
+            return false;
+        }
+        let Some(socket) = &mut self.socket else { return false };
+        let Poll::Ready(message) = socket.poll_recv(cx) else { return false };
+        let now = Instant::now();
+        match message {
+            Ok(frames) => {
+                self.guard.on_message();
+                self.core.handle_message(now, frames);
+                self.drain();
             }
-            Wake::Message(Err(error)) => {
-                stats.recv_errors += 1;
-                emit(DriverEvent::RecvError(error.to_string()));
-                match guard.on_error(now) {
+            Err(error) => {
+                self.stats.recv_errors += 1;
+                self.emit(DriverEvent::RecvError(error.to_string()));
+                match self.guard.on_error(now) {
                     GuardAction::Retry => {}
                     GuardAction::Pause(duration) => {
-                        stats.recv_pauses += 1;
-                        pause = Some(Box::pin(runtime.sleep_until(now + duration)));
+                        self.stats.recv_pauses += 1;
+                        self.pause = Some(Box::pin(self.runtime.sleep_until(now + duration)));
                     }
                     GuardAction::Recreate => {
-                        socket.close().await;
-                        socket = match ServerSocket::bind(kind, &endpoint).await {
-                            Ok((fresh, _)) => fresh,
-                            Err(source) => {
-                                handlers.abort_all();
-                                return Err(ServeError::Rebind(BindError { endpoint, source }));
-                            }
-                        };
-                        stats.sockets_recreated += 1;
-                        emit(DriverEvent::SocketRecreated);
+                        let (kind, endpoint) = (self.kind, self.endpoint.clone());
+                        if let Some(old) = self.socket.take() {
+                            self.rebinding = Some(
+                                async move {
+                                    old.close().await;
+                                    ServerSocket::bind(kind, &endpoint).await
+                                }
+                                .boxed(),
+                            );
+                        }
                     }
                 }
+                self.publish();
             }
+        }
+        true
+    }
+
+    fn sending(&self) -> bool {
+        self.socket.as_ref().is_some_and(ServerSocket::is_sending)
+    }
+
+    /// Carries out the core's outputs, in its documented order: transmits into the
+    /// outbox (aborting a handler answered for), requests to new handler tasks, events
+    /// to the sink; then publishes the counters.
+    fn drain(&mut self) {
+        while let Some(transmit) = self.core.poll_transmit() {
+            if let Some(token) = transmit.handler_to_abort()
+                && self.handlers.abort(token)
+            {
+                self.stats.handlers_aborted += 1;
+            }
+            self.outbox.push_back(transmit.into_frames());
+        }
+        while let Some(request) = self.core.poll_request() {
+            self.handlers.start(&self.runtime, request);
+        }
+        while let Some(event) = self.core.poll_event() {
+            self.emit(DriverEvent::Core(event));
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        self.live.set(ServeReport { core: *self.core.stats(), driver: self.stats });
+    }
+
+    fn emit(&self, event: DriverEvent) {
+        if let Some(sink) = &self.options.on_event {
+            sink(&event);
         }
     }
 
-    socket.close().await;
-    stats.handlers_aborted += handlers.abort_all() as u64;
-    let report = ServeReport { core: *core.stats(), driver: stats };
-    live.set(report);
-    Ok(report)
-}
-
-/// Sends one reply, giving up after `send_timeout`. Failures are counted and logged:
-/// the peer is gone or not reading, and nothing else can be done for it.
-async fn send<R: Runtime>(
-    runtime: &R,
-    socket: &mut ServerSocket,
-    transmit: Transmit,
-    options: &ServerOptions,
-    stats: &mut DriverStats,
-    emit: &impl Fn(DriverEvent),
-) {
-    let deadline = Instant::now() + options.send_timeout;
-    let sending = pin!(socket.send(transmit.into_frames()));
-    let timeout = pin!(runtime.sleep_until(deadline));
-    match future::select(sending, timeout).await {
-        Either::Left((Ok(()), _)) => {}
-        Either::Left((Err(error), _)) => {
-            stats.send_errors += 1;
-            emit(DriverEvent::SendFailed(error.to_string()));
+    /// After the loop: closes the socket, aborts what still runs, reports.
+    async fn finish(mut self) -> Result<ServeReport, ServeError> {
+        if let Some(socket) = self.socket.take() {
+            socket.close().await;
         }
-        Either::Right(_) => {
-            stats.send_timeouts += 1;
-            emit(DriverEvent::SendFailed(format!("no room in the peer's queue for {:?}", options.send_timeout)));
+        self.stats.handlers_aborted += self.handlers.abort_all() as u64;
+        let report = ServeReport { core: *self.core.stats(), driver: self.stats };
+        self.live.set(report);
+        match self.failure.take() {
+            Some(error) => Err(error),
+            None => Ok(report),
         }
     }
 }
