@@ -1,4 +1,4 @@
-//! `client_ops`: a [`Client`] driven by an arbitrary sequence of operations, beside a
+//! `client_ops`: a [`Client`](reqchan_core::client::Client) driven by an arbitrary sequence of operations, beside a
 //! reference model of what it must do.
 //!
 //! The harness behaves like a driver: after every input it drains `poll_action`, then

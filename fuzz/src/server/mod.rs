@@ -1,4 +1,4 @@
-//! `server_ops`: a [`Server`] fed arbitrary messages (well-formed Salt requests, bad
+//! `server_ops`: a [`Server`](reqchan_core::server::Server) fed arbitrary messages (well-formed Salt requests, bad
 //! envelopes, broken framing, oversized) and handler outcomes in any order, beside a
 //! reference model.
 //!
