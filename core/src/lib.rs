@@ -8,6 +8,7 @@
 //! - [`codec`]: the Salt envelope `{"enc": "clear", "load": ..., "version": 3}` in
 //!   msgpack, and a dynamic [`codec::Value`].
 //! - [`server`]: the reply server state machine.
+//! - [`wire`]: ZMTP 3.1, the wire itself, one connection per byte stream.
 //!
 //! Nothing here reads a clock or draws entropy: every mutating call takes
 //! `now: Instant`, and randomness (backoff jitter) comes from a seed in the config, so
@@ -19,5 +20,6 @@ pub mod client;
 pub mod codec;
 pub mod server;
 pub mod time;
+pub mod wire;
 
 mod rng;

@@ -6,11 +6,13 @@
 //! - [`client::run`] (`client_ops`): the request client beside a reference model.
 //! - [`codec::run`] (`codec_decode`): arbitrary bytes through every decoder.
 //! - [`server::run`] (`server_ops`): the reply server beside a reference model.
+//! - [`wire::run`] (`wire_decode`): the ZMTP state machine fed hostile bytes and cut streams.
 
 pub mod client;
 pub mod codec;
 pub mod server;
 mod support;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::{env, fs};
@@ -19,8 +21,12 @@ use std::{env, fs};
 pub type RunFn = fn(&[u8]);
 
 /// The fuzz targets, by name: what the replay test iterates over.
-pub const TARGETS: &[(&str, RunFn)] =
-    &[("client_ops", client::run), ("codec_decode", codec::run), ("server_ops", server::run)];
+pub const TARGETS: &[(&str, RunFn)] = &[
+    ("client_ops", client::run),
+    ("codec_decode", codec::run),
+    ("server_ops", server::run),
+    ("wire_decode", wire::run),
+];
 
 /// The files under `paths` (each a file or a directory of files), sorted.
 pub fn input_files(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {

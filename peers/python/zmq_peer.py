@@ -16,7 +16,8 @@ what really reached the server. It answers by the request's content:
 - anything else:            echoes the payload
 
 `--silent` never replies (use with `--type router`); `--duplicate` (ROUTER) sends every
-reply twice, as a misbehaving server or device might. The peer exits by itself after
+reply twice, as a misbehaving server or device might; `--heartbeat-ms N` sets libzmq's
+ZMTP 3.1 heartbeats (PING every N ms, timeout 3N, TTL 10N). The peer exits by itself after
 `--max-seconds`, and at once if its stdin closes (the test that started it is gone).
 """
 
@@ -67,6 +68,7 @@ def main():
     parser.add_argument("--bind", default="tcp://127.0.0.1:*")
     parser.add_argument("--silent", action="store_true")
     parser.add_argument("--duplicate", action="store_true")
+    parser.add_argument("--heartbeat-ms", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=120.0)
     args = parser.parse_args()
 
@@ -74,6 +76,10 @@ def main():
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REP if args.type == "rep" else zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
+    if args.heartbeat_ms:
+        sock.setsockopt(zmq.HEARTBEAT_IVL, args.heartbeat_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, args.heartbeat_ms * 3)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, args.heartbeat_ms * 10)
     sock.bind(args.bind)
     print("ready", sock.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
 
