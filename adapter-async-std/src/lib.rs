@@ -39,7 +39,7 @@ pub use reqchan_core::codec::{
 };
 pub use reqchan_driver::Runtime;
 pub use reqchan_driver::client::{
-    BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch,
+    BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, Transport,
     live_drivers,
 };
-pub use runtime::{AsyncStdRuntime, Sleep};
+pub use runtime::{AsyncStdRuntime, AsyncStdStream, Sleep};

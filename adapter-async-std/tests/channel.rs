@@ -94,3 +94,22 @@ async fn the_same_channel_api_as_tokio_a_tower_service_and_pending_requests_keep
     })
     .await;
 }
+
+#[async_std::test]
+async fn our_own_wire_runs_on_async_std_too() {
+    let Some(python) = python() else { return };
+    bounded(async {
+        let peer = PythonPeer::start(&python, "zmq_peer.py", &["--type", "router", "--heartbeat-ms", "50"]).await;
+        for config in [ChannelConfig::lockstep(), ChannelConfig::pipelined(8)] {
+            let channel =
+                Channel::connect(peer.endpoint(), config.transport(reqchan_async_std::Transport::Wire)).unwrap();
+            let replies = join_all((0..20u64).map(|n| channel.request::<_, Value>(&Value::from(n)))).await;
+            for (n, reply) in replies.into_iter().enumerate() {
+                assert_eq!(reply.unwrap()["load"], Value::from(n as u64));
+            }
+            assert_eq!(channel.stats().resets, 0, "libzmq's heartbeats were answered");
+            channel.close();
+        }
+    })
+    .await;
+}

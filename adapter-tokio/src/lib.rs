@@ -44,6 +44,7 @@
 mod client;
 mod runtime;
 pub mod server;
+mod stream;
 
 /// The README's examples, run as doctests so they cannot rot.
 #[cfg(doctest)]
@@ -60,8 +61,9 @@ pub use reqchan_core::codec::{
 };
 pub use reqchan_driver::Runtime;
 pub use reqchan_driver::client::{
-    BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch,
+    BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, Transport,
     live_drivers,
 };
 pub use reqchan_driver::server::Reply;
 pub use runtime::TokioRuntime;
+pub use stream::TokioStream;

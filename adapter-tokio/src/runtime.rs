@@ -1,10 +1,17 @@
 //! The [`Runtime`] the drivers run on under tokio.
 
 use std::future::Future;
+use std::io;
+use std::path::PathBuf;
 use std::time::Instant;
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use reqchan_driver::Runtime;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::runtime::Handle;
+
+use crate::stream::TokioStream;
 
 /// A tokio runtime, by its [`Handle`]: driver tasks are spawned on it and its timer
 /// wakes them.
@@ -29,6 +36,31 @@ impl Runtime for TokioRuntime {
     const NAME: &'static str = "tokio";
 
     type Sleep = tokio::time::Sleep;
+
+    type Stream = TokioStream;
+
+    fn connect_tcp(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<TokioStream>> {
+        let handle = self.handle.clone();
+        async move {
+            // Spawned on our runtime: its reactor owns the socket whoever polls this.
+            let connect = async move {
+                let stream = TcpStream::connect((host.as_str(), port)).await?;
+                stream.set_nodelay(true)?;
+                Ok(TokioStream::Tcp(stream))
+            };
+            handle.spawn(connect).await.unwrap_or_else(|e| Err(io::Error::other(e)))
+        }
+        .boxed()
+    }
+
+    fn connect_unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<TokioStream>> {
+        let handle = self.handle.clone();
+        async move {
+            let connect = async move { UnixStream::connect(path).await.map(TokioStream::Unix) };
+            handle.spawn(connect).await.unwrap_or_else(|e| Err(io::Error::other(e)))
+        }
+        .boxed()
+    }
 
     fn current() -> Option<Self> {
         Handle::try_current().ok().map(Self::from_handle)

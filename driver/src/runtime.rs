@@ -2,7 +2,12 @@
 //! find the runtime the caller runs on.
 
 use std::future::Future;
+use std::io;
+use std::path::PathBuf;
 use std::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::io::{AsyncRead, AsyncWrite};
 
 /// An async runtime as the drivers see it. `reqchan-tokio` and `reqchan-async-std`
 /// each provide one; a custom event loop can provide its own.
@@ -12,6 +17,15 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// The future returned by [`Runtime::sleep_until`].
     type Sleep: Future<Output = ()> + Send + 'static;
+
+    /// A connected byte stream (TCP or Unix), for the wire transport.
+    type Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+
+    /// Opens a TCP connection to `host:port` (the name resolved by the runtime).
+    fn connect_tcp(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Self::Stream>>;
+
+    /// Opens a Unix stream connection to `path`.
+    fn connect_unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<Self::Stream>>;
 
     /// The runtime the caller runs on, if any.
     fn current() -> Option<Self>;

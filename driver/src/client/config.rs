@@ -29,6 +29,22 @@ pub struct ChannelConfig {
     seed: Option<u64>,
     pub(crate) connect_timeout: Duration,
     pub(crate) decode: DecodeLimits,
+    pub(crate) transport: Transport,
+    pub(crate) heartbeat: Option<Duration>,
+}
+
+/// What carries a channel's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// The `zeromq` crate (zmq.rs 0.7): the default for now.
+    #[default]
+    ZeroMq,
+    /// Our own wire: the runtime's TCP or Unix stream and the core's ZMTP 3.1 state
+    /// machine, which checks every limit at the frame header (a hostile length ends the
+    /// connection, never the process), answers libzmq's heartbeats and can send its
+    /// own ([`ChannelConfig::heartbeat`]).
+    Wire,
 }
 
 impl Default for ChannelConfig {
@@ -38,6 +54,8 @@ impl Default for ChannelConfig {
             seed: None,
             connect_timeout: Duration::from_secs(5),
             decode: DecodeLimits::default(),
+            transport: Transport::ZeroMq,
+            heartbeat: None,
         }
     }
 }
@@ -134,6 +152,21 @@ impl ChannelConfig {
     /// request timeout to have one.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets what carries the channel's bytes (default: [`Transport::ZeroMq`]).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// With [`Transport::Wire`]: sends a ZMTP PING every `interval` and reports the peer
+    /// lost when nothing arrives within `interval` after one (any traffic counts), so a
+    /// peer that vanished without closing is noticed long before a request times out.
+    /// Off by default.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = Some(interval);
         self
     }
 

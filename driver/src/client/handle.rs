@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use super::config::ChannelConfig;
 use super::error::{BuildError, Error};
+use super::socket::ConnectSettings;
 use super::state::{ConnectionState, Shared, StateWatch};
 use super::task::{Command, Driver};
 use crate::Runtime;
@@ -112,8 +113,13 @@ impl<R: Runtime> Channel<R> {
         let core = Client::new(config.client_config().clone())?;
         let (commands, receiver) = mpsc::unbounded();
         let shared = Shared::new();
-        let driver =
-            Driver::new(runtime.clone(), core, endpoint.to_owned(), config.connect_timeout, receiver, shared.clone());
+        let connect = ConnectSettings {
+            transport: config.transport,
+            timeout: config.connect_timeout,
+            max_message_size: config.client_config().max_message_size,
+            heartbeat: config.heartbeat,
+        };
+        let driver = Driver::new(runtime.clone(), core, endpoint.to_owned(), connect, receiver, shared.clone());
         let span = tracing::info_span!("reqchan_channel", endpoint = %endpoint);
         runtime.spawn(driver.run().instrument(span));
         if !shared.driver_alive() {

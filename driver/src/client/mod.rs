@@ -61,8 +61,10 @@ mod service;
 mod socket;
 mod state;
 mod task;
+mod wire;
+mod zmq;
 
-pub use config::ChannelConfig;
+pub use config::{ChannelConfig, Transport};
 pub use error::{BuildError, Error};
 pub use handle::{Channel, ReplyFuture, ResponseFuture};
 pub use key::ChannelKey;

@@ -11,7 +11,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
@@ -22,7 +22,7 @@ use reqchan_core::client::{
 };
 
 use super::error::Error;
-use super::socket::{self, Conn, Connected, Event};
+use super::socket::{self, Conn, ConnectSettings, Event};
 use super::state::{ConnectionState, DriverGuard, Shared};
 use crate::Runtime;
 
@@ -51,11 +51,11 @@ struct Waiter {
 }
 
 /// The connection as the driver holds it (the core's own view of it is its `Link`).
-enum Connection {
+enum Connection<R: Runtime> {
     /// No socket: waiting for the core to ask for one.
     Idle,
-    Connecting(BoxFuture<'static, Result<Connected, ConnectError>>),
-    Open(Conn),
+    Connecting(BoxFuture<'static, Result<Conn<R>, ConnectError>>),
+    Open(Conn<R>),
     Closed,
 }
 
@@ -63,9 +63,9 @@ pub(crate) struct Driver<R: Runtime> {
     runtime: R,
     core: Client,
     endpoint: String,
-    connect_timeout: Duration,
+    connect: ConnectSettings,
     commands: mpsc::UnboundedReceiver<Command>,
-    connection: Connection,
+    connection: Connection<R>,
     /// The armed sleep and the deadline it was armed for.
     timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
     /// By token: cancels name a token, and completions carry it back as their tag.
@@ -81,7 +81,7 @@ impl<R: Runtime> Driver<R> {
         runtime: R,
         core: Client,
         endpoint: String,
-        connect_timeout: Duration,
+        connect: ConnectSettings,
         commands: mpsc::UnboundedReceiver<Command>,
         shared: Arc<Shared>,
     ) -> Self {
@@ -89,7 +89,7 @@ impl<R: Runtime> Driver<R> {
             runtime,
             core,
             endpoint,
-            connect_timeout,
+            connect,
             commands,
             connection: Connection::Idle,
             timer: None,
@@ -190,7 +190,7 @@ impl<R: Runtime> Driver<R> {
         match result {
             Ok(socket) => {
                 tracing::debug!(endpoint = %self.endpoint, "connected");
-                self.connection = Connection::Open(Conn::new(socket));
+                self.connection = Connection::Open(socket);
                 self.core.handle_connected(now);
             }
             Err(error) => {
@@ -303,7 +303,8 @@ impl<R: Runtime> Driver<R> {
                 }
                 // Drop the old socket first: zeromq never reconnects it.
                 self.connection = Connection::Idle;
-                self.connection = Connection::Connecting(socket::connect(self.endpoint.clone(), self.connect_timeout));
+                let connecting = socket::connect(&self.runtime, self.endpoint.clone(), &self.connect);
+                self.connection = Connection::Connecting(connecting);
             }
             SocketAction::Close => self.connection = Connection::Closed,
             _ => {}
