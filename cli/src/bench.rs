@@ -20,7 +20,7 @@ use reqchan_core::codec::{self, Crypt};
 use reqchan_tokio::server::{ServerHandle, SocketKind};
 use reqchan_tokio::{Channel, ChannelConfig, ClientStats, ConnectionState, Mode, RequestOptions, Value};
 
-use crate::options::{ModeArg, seconds};
+use crate::options::{ModeArg, TransportArgs, seconds};
 
 /// Arguments of `reqchan bench`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +50,8 @@ pub(crate) struct BenchArgs {
     /// Print exactly one line of JSON on stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    transport: TransportArgs,
 }
 
 /// What a run measured.
@@ -145,6 +147,7 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
         .timeout(args.timeout)
         .tries(args.tries)
         .max_queued(max_queued);
+    let config = args.transport.apply(config)?;
     let channel = Channel::connect(endpoint, config).map_err(|e| e.to_string())?;
     let load = Value::Binary(vec![0x5a; args.size]);
     let payload = codec::encode_request(Crypt::Clear, &load).map_err(|e| e.to_string())?;

@@ -15,7 +15,7 @@ use reqchan_core::codec;
 use reqchan_tokio::{Channel, ChannelConfig, Error, RequestOptions, Value};
 
 use crate::json;
-use crate::options::{ModeArg, seconds};
+use crate::options::{ModeArg, TransportArgs, seconds};
 
 /// Exit status when the request timed out after all its tries.
 pub(crate) const EXIT_TIMED_OUT: u8 = 3;
@@ -43,6 +43,8 @@ pub(crate) struct SendArgs {
     /// Send the payload's msgpack as it is, without the Salt envelope.
     #[arg(long)]
     raw: bool,
+    #[command(flatten)]
+    transport: TransportArgs,
 }
 
 /// Runs `reqchan send`; prints the reply or the error, and returns the exit status.
@@ -81,6 +83,7 @@ async fn send(args: &SendArgs) -> Result<Value, Failure> {
     // no such path) instead of leaving a bare timeout: give it half of it, at most 5 s.
     let connect_timeout = (args.timeout / 2).min(Duration::from_secs(5));
     let config = ChannelConfig::default().mode(args.mode.into_mode(1)).connect_timeout(connect_timeout);
+    let config = args.transport.apply(config).map_err(Failure::Other)?;
     let channel = Channel::connect(&args.endpoint, config).map_err(|e| Failure::Other(e.to_string()))?;
     let options = RequestOptions::default().timeout(args.timeout).tries(args.tries).detect_refusals(true);
     let result = if args.raw {

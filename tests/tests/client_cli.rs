@@ -197,3 +197,19 @@ async fn bench_against_a_pyzmq_router() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("50 ok, 0 failed"), "{}", stdout(&output));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_and_bench_run_over_our_own_wire() {
+    let Some(python) = python() else { return };
+    let peer = PythonPeer::start(&python, PEER, &["--type", "router", "--heartbeat-ms", "50"]).await;
+    let ep = peer.endpoint();
+    let reply =
+        one_json_line(&run(&["send", ep, r#"{"cmd":"ping"}"#, "--transport", "wire", "--heartbeat", "0.1"]).await, 0);
+    assert_eq!(reply["load"], serde_json::json!({"cmd": "ping"}));
+    let output = run(&["bench", "--endpoint", ep, "--json", "--requests", "200", "--transport", "wire"]).await;
+    check_bench(&one_json_line(&output, 0), 200);
+    // zmq.rs cannot send heartbeats: asking for them is an error, not a silent no-op.
+    let output = run(&["send", ep, "--heartbeat", "1"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--heartbeat needs --transport wire"), "{}", stderr(&output));
+}
