@@ -38,18 +38,7 @@ pub fn run(data: &[u8]) {
     typed(data);
 }
 
-/// Equality with floats compared by their bits.
-pub fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits(),
-        (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
-        (Value::Array(xs), Value::Array(ys)) => xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(x, y)),
-        (Value::Map(xs), Value::Map(ys)) => {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|((kx, vx), (ky, vy))| same(kx, ky) && same(vx, vy))
-        }
-        _ => a == b,
-    }
-}
+pub use reqchan_sim::model::same;
 
 fn value_round_trip(v: &Value) {
     let bytes = encode_reply(v).unwrap_or_else(|e| panic!("a decoded Value does not encode: {e}: {v:?}"));

@@ -1,18 +1,19 @@
 //! Fuzz targets for `reqchan-core`.
 //!
-//! The logic lives here, not in `fuzz_targets/`, so the same code runs under cargo-fuzz
-//! and in `tests/replay.rs`, which replays the committed corpus in CI.
+//! The logic lives here and in `reqchan-sim` (the client and server reference models,
+//! which the core's property tests run too), not in `fuzz_targets/`, so the same code
+//! runs under cargo-fuzz and in `tests/replay.rs`, which replays the committed corpus
+//! in CI.
 //!
-//! - [`client::run`] (`client_ops`): the request client beside a reference model.
+//! - [`client::run`] (`client_ops`): the request client beside its reference model.
 //! - [`codec::run`] (`codec_decode`): arbitrary bytes through every decoder.
 //! - [`server::run`] (`server_ops`): the reply server beside a reference model.
 //! - [`wire::run`] (`wire_decode`): the ZMTP state machine fed hostile bytes and cut streams.
 
-pub mod client;
 pub mod codec;
-pub mod server;
-mod support;
 pub mod wire;
+
+pub use reqchan_sim::model::{client, server};
 
 use std::path::{Path, PathBuf};
 use std::{env, fs};

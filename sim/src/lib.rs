@@ -12,9 +12,13 @@
 //! - [`pair`]: [`Pair`], a core client and a core reply server joined by an in-memory
 //!   link (like h11's `ConnectionPair` or quinn-proto's `Pair`).
 //!
+//! - [`model`]: one reference model per state machine (client, server), which the
+//!   core's property tests and the fuzzers both run.
+//!
 //! No sockets, no runtime, no clock reads beyond the one origin instant.
 
 pub mod client;
+pub mod model;
 pub mod pair;
 mod rng;
 pub mod server;

@@ -11,7 +11,7 @@ use reqchan_core::client::{
 use super::harness::{Harness, connect_error};
 use super::model::*;
 use super::ops::*;
-use crate::support::ensure;
+use crate::model::support::ensure;
 
 impl Harness {
     pub(super) fn submit(&mut self, payload: Bytes, choice: OptionsChoice) {

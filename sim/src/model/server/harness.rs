@@ -9,7 +9,7 @@ use reqchan_core::server::{Framing, Server, ServerConfig};
 
 use super::model::*;
 use super::ops::*;
-use crate::support::{self as clock};
+use crate::model::support::{self as clock};
 
 /// The server under test, its model, and the clock.
 pub(super) struct Harness {
@@ -61,7 +61,7 @@ impl Harness {
             shutting_down: false,
             stats: Stats::default(),
         };
-        let start = Instant::now();
+        let start = crate::client::origin();
         Some(Self { server, model, now: start, start, context: "Server::new".to_owned() })
     }
 

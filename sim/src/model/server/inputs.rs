@@ -12,7 +12,7 @@ use reqchan_core::server::{
 use super::harness::*;
 use super::model::*;
 use super::ops::*;
-use crate::support::ensure;
+use crate::model::support::ensure;
 
 impl Harness {
     pub(super) fn message(&mut self, frames: Vec<Bytes>) {

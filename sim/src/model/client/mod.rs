@@ -23,6 +23,7 @@
 
 mod checks;
 mod coverage;
+mod generate;
 mod harness;
 mod inputs;
 mod model;

@@ -12,7 +12,7 @@ use reqchan_core::client::{
 use super::coverage::Seen;
 use super::model::*;
 use super::ops::*;
-use crate::support::{self as clock};
+use crate::model::support::{self as clock};
 
 /// The client under test, its model, and the clock.
 pub(super) struct Harness {
@@ -84,7 +84,7 @@ impl Harness {
             connect_error: None,
             stats: Stats::default(),
         };
-        let start = Instant::now();
+        let start = crate::client::origin();
         let mut harness = Self {
             client,
             model,

@@ -5,7 +5,7 @@ use reqchan_core::server::{Framing, IncomingRequest, RequestToken};
 
 use super::harness::*;
 use super::model::*;
-use crate::support::ensure;
+use crate::model::support::ensure;
 
 impl Harness {
     // ----- outputs -----
@@ -58,7 +58,7 @@ impl Harness {
         let value = request.load_value();
         let want: Result<Value, _> = decode_reply(raw.load);
         match (value, want) {
-            (Ok(a), Ok(b)) => ensure!(self, crate::codec::same(&a, &b), "load_value differs from the load bytes"),
+            (Ok(a), Ok(b)) => ensure!(self, crate::model::same(&a, &b), "load_value differs from the load bytes"),
             (a, b) => ensure!(self, false, "load_value {a:?}, the load bytes {b:?}"),
         }
     }

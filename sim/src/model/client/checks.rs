@@ -7,7 +7,7 @@ use reqchan_core::client::{Completion, ConnectReason, ConnectionState, RequestEr
 
 use super::harness::*;
 use super::model::*;
-use crate::support::ensure;
+use crate::model::support::ensure;
 
 impl Harness {
     // ----- outputs -----

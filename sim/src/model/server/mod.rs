@@ -22,6 +22,7 @@
 //!   with nothing due changes nothing.
 
 mod checks;
+mod generate;
 mod harness;
 mod inputs;
 mod model;
