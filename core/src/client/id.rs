@@ -3,6 +3,8 @@
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use bytes::{Bytes, BytesMut};
+
 /// Identifies one accepted request for the life of its [`Client`](super::Client).
 /// Two byte-identical payloads get two ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -22,6 +24,26 @@ impl RequestId {
     /// Reads a request-id frame echoed by the peer.
     pub(crate) fn from_frame(frame: &[u8]) -> Option<Self> {
         Some(Self(u64::from_be_bytes(frame.try_into().ok()?)))
+    }
+}
+
+/// Request-id frames cut from shared chunks: one allocation per 512 frames instead of
+/// one per transmission.
+#[derive(Debug, Default)]
+pub(crate) struct IdFrames {
+    chunk: BytesMut,
+}
+
+impl IdFrames {
+    const CHUNK: usize = 8 * 512;
+
+    /// The frame for `id`.
+    pub(crate) fn frame(&mut self, id: RequestId) -> Bytes {
+        if self.chunk.capacity() < 8 {
+            self.chunk = BytesMut::with_capacity(Self::CHUNK);
+        }
+        self.chunk.extend_from_slice(&id.to_frame());
+        self.chunk.split().freeze()
     }
 }
 

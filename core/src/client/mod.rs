@@ -114,6 +114,8 @@ pub use backoff::{Backoff, ExponentialBackoff, InvalidBackoff};
 pub use config::{ClientConfig, ConfigError, InvalidOptions, LockstepFraming, Mode, RequestDefaults, RequestOptions};
 pub use error::{ConnectError, ConnectErrorKind, RequestError, SubmitError};
 pub use id::RequestId;
+
+use id::IdFrames;
 pub use output::{Completion, ConnectReason, ConnectionState, SocketAction, Timeout, TimeoutReason, Transmit};
 pub use stats::ClientStats;
 
@@ -139,6 +141,7 @@ pub struct Client {
     link: Link,
     completions: VecDeque<Completion>,
     next_id: u64,
+    id_frames: IdFrames,
     /// Time never runs backwards inside the client.
     clock: Monotonic,
     rng: Rng,
@@ -159,6 +162,7 @@ impl Client {
             link: Link::new(),
             completions: VecDeque::new(),
             next_id: 0,
+            id_frames: IdFrames::default(),
             clock: Monotonic::default(),
             stats: ClientStats::default(),
         })
@@ -398,10 +402,10 @@ impl Client {
                     self.on_the_wire = Some(id);
                     match framing {
                         LockstepFraming::Plain => Transmit::plain(id, attempt, payload),
-                        _ => Transmit::correlated(id, attempt, payload),
+                        _ => Transmit::correlated(id, attempt, self.id_frames.frame(id), payload),
                     }
                 }
-                (Mode::Pipelined { .. }, _) => Transmit::correlated(id, attempt, payload),
+                (Mode::Pipelined { .. }, _) => Transmit::correlated(id, attempt, self.id_frames.frame(id), payload),
             });
         }
         None

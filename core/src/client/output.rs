@@ -71,8 +71,7 @@ impl Transmit {
     }
 
     /// With the request-id frame: pipelined, and correlated lockstep.
-    pub(crate) fn correlated(id: RequestId, attempt: u32, payload: Bytes) -> Self {
-        let id_frame = Bytes::copy_from_slice(&id.to_frame());
+    pub(crate) fn correlated(id: RequestId, attempt: u32, id_frame: Bytes, payload: Bytes) -> Self {
         Self { id, attempt, frames: [id_frame, Bytes::new(), payload], len: 3 }
     }
 
