@@ -38,9 +38,9 @@ pub(crate) struct BenchArgs {
     /// lockstep (one request at a time with REQ semantics) or pipelined (many in flight).
     #[arg(long, value_enum, default_value_t = ModeArg::Pipelined)]
     mode: ModeArg,
-    /// Bytes of binary load in each request.
-    #[arg(long, default_value_t = 64)]
-    size: usize,
+    /// Bytes of binary load in each request (at most 64 MiB, the channel's message limit).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=(64 << 20) - 64))]
+    size: u64,
     /// Seconds to wait for the reply to each attempt.
     #[arg(long, default_value = "10", value_parser = seconds)]
     timeout: Duration,
@@ -149,7 +149,7 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
         .max_queued(max_queued);
     let config = args.transport.apply(config)?;
     let channel = Channel::connect(endpoint, config).map_err(|e| e.to_string())?;
-    let load = Value::Binary(vec![0x5a; args.size]);
+    let load = Value::Binary(vec![0x5a; args.size as usize]);
     let payload = codec::encode_request(Crypt::Clear, &load).map_err(|e| e.to_string())?;
 
     // Start the clock once connected (or once it is clear no connection comes soon).

@@ -21,7 +21,12 @@ pub(crate) fn to_msgpack(json: &Json) -> Result<Value, String> {
         Json::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
             (Some(u), _, _) => Value::UInt(u),
             (_, Some(i), _) => Value::from(i),
-            (_, _, Some(f)) => Value::F64(f),
+            // An integer literal that fits neither i64 nor u64 would silently become a
+            // float: refuse it instead.
+            _ if !n.to_string().contains(['.', 'e', 'E']) => {
+                return Err(format!("the integer {n} is outside the i64/u64 range"));
+            }
+            (_, _, Some(f)) if f.is_finite() => Value::F64(f),
             _ => return Err(format!("unsupported number {n}")),
         },
         Json::String(s) => Value::String(s.clone()),

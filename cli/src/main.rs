@@ -21,6 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run an echo server: replies to each request with its load until SIGINT/SIGTERM.
+    #[command(after_help = SERVE_EXIT_CODES)]
     Serve(serve::ServeArgs),
     /// Send one request and print the reply as one line of JSON (exit 0 on a reply, 3
     /// when it timed out after all tries or found no server, 5 when the server refused
@@ -29,25 +30,42 @@ enum Command {
     Send(send::SendArgs),
     /// Benchmark one channel shared by concurrent callers (an embedded echo server
     /// unless --endpoint is given).
+    #[command(after_help = BENCH_EXIT_CODES)]
     Bench(bench::BenchArgs),
 }
+
+/// Exit status of a usage error (a bad flag or value), for every subcommand.
+const EXIT_USAGE: u8 = 2;
 
 /// The exit statuses of `reqchan send`, listed in its `--help`.
 const SEND_EXIT_CODES: &str = "Exit status:
   0  a reply (printed on stdout)
-  1  any other error (the reason on stderr), including a usage error
+  1  any other error (the reason on stderr)
+  2  a usage error
   3  timed out after all tries, or no connection could be made (the cause on stderr)
   5  the server refused it: bad load, server busy, or its handler failed";
+
+/// The exit statuses of `reqchan serve`, listed in its `--help`.
+const SERVE_EXIT_CODES: &str = "Exit status:
+  0  stopped by SIGINT/SIGTERM after a graceful shutdown
+  1  the server failed while running
+  2  a usage error
+  6  the endpoint could not be bound (in use, no permission, bad address)";
+
+/// The exit statuses of `reqchan bench`, listed in its `--help`.
+const BENCH_EXIT_CODES: &str = "Exit status:
+  0  every request answered
+  1  some requests failed (timed out, refused, ...), or the benchmark could not run
+  2  a usage error";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Usage errors exit 1 (status 3 is reserved for `send` timeouts); --help and
-        // --version exit 0.
+        // Usage errors exit 2; --help and --version exit 0.
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            return if e.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
         }
     };
     match cli.command {

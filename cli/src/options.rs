@@ -25,12 +25,44 @@ impl ModeArg {
     }
 }
 
-/// Parses a positive number of seconds (fractions allowed) of at most a year.
+/// Parses a positive duration of at most a year: plain seconds (`5`, `0.25`) or a
+/// number with a unit (`250ms`, `1.5s`, `2m`, `1h`; also `us`, `ns`).
 pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    match Duration::try_from_secs_f64(secs) {
+    let text = text.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "ns" => 1e-9,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use s, ms, us, ns, m or h)")),
+    };
+    let value: f64 =
+        number.trim().parse().map_err(|_| format!("{text:?} is not a duration (e.g. 5, 0.25, 250ms, 1m)"))?;
+    match Duration::try_from_secs_f64(value * scale) {
         Ok(d) if !d.is_zero() && d <= MAX_DURATION => Ok(d),
-        _ => Err(format!("{text:?}: seconds must be greater than 0 and at most a year")),
+        _ => Err(format!("{text:?}: a duration must be greater than 0 and at most a year")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        assert_eq!(seconds("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(seconds("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(seconds("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(seconds("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(seconds("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["0", "-1", "abc", "5 parsecs", "1e12", "ms", ""] {
+            assert!(seconds(bad).is_err(), "{bad:?}");
+        }
     }
 }
 

@@ -28,7 +28,8 @@ pub(crate) const EXIT_REJECTED: u8 = 5;
 pub(crate) struct SendArgs {
     /// Server endpoint: tcp://HOST:PORT or ipc://PATH.
     endpoint: String,
-    /// The request's load as JSON; `{"$bytes": "<base64>"}` stands for bytes.
+    /// The request's load as JSON; `{"$bytes": "<base64>"}` stands for bytes; `-` reads
+    /// it from standard input (for loads too large for a command line).
     #[arg(default_value = "{}")]
     payload: String,
     /// Seconds to wait for the reply to each attempt.
@@ -76,8 +77,12 @@ enum Failure {
 }
 
 async fn send(args: &SendArgs) -> Result<Value, Failure> {
-    let payload: serde_json::Value = serde_json::from_str(&args.payload)
-        .map_err(|e| Failure::Other(format!("PAYLOAD_JSON is not valid JSON: {e}")))?;
+    let text = match args.payload.as_str() {
+        "-" => read_stdin().map_err(Failure::Other)?,
+        text => text.to_owned(),
+    };
+    let payload: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Failure::Other(format!("PAYLOAD_JSON is not valid JSON: {e}")))?;
     let load = json::to_msgpack(&payload).map_err(|e| Failure::Other(format!("PAYLOAD_JSON: {e}")))?;
     // A connect attempt that fails within the request's timeout can say why (refused,
     // no such path) instead of leaving a bare timeout: give it half of it, at most 5 s.
@@ -103,4 +108,20 @@ async fn send(args: &SendArgs) -> Result<Value, Failure> {
         e if e.is_rejected() => Failure::Rejected(e),
         e => Failure::Other(format!("{}: {e}", args.endpoint)),
     })
+}
+
+/// The payload from standard input, refused beyond what a message may carry.
+fn read_stdin() -> Result<String, String> {
+    use std::io::Read;
+    // JSON text of a 64 MiB message is at most a few times larger (base64 for bytes).
+    const LIMIT: u64 = 256 << 20;
+    let mut text = String::new();
+    std::io::stdin()
+        .take(LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the payload from standard input: {e}"))?;
+    if text.len() as u64 > LIMIT {
+        return Err(format!("the payload on standard input is larger than {LIMIT} bytes"));
+    }
+    Ok(text)
 }

@@ -62,7 +62,7 @@ impl ServeCliError {
     /// The process exit code: 2 when the endpoint cannot be bound, 1 otherwise.
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Server(ServerError::Bind(_)) => ExitCode::from(2),
+            Self::Server(ServerError::Bind(_)) => ExitCode::from(6),
             _ => ExitCode::FAILURE,
         }
     }

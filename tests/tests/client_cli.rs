@@ -1,5 +1,5 @@
-//! The `reqchan` binary: `send` against a pyzmq server (stdout JSON, exit codes 0, 3,
-//! 5 and 1) and `bench --json` (exactly one line of JSON), embedded server and pyzmq.
+//! The `reqchan` binary: `send` against a pyzmq server (stdout JSON, exit codes 0, 1,
+//! 2, 3 and 5), `serve`'s bind failure (6) and `bench --json` (exactly one line of JSON), embedded server and pyzmq.
 //!
 //! The binary is built (or found up to date) with the same cargo and profile as this
 //! test, so the test never runs a stale binary.
@@ -137,7 +137,7 @@ async fn send_exits_1_on_any_other_error() {
         (&["send", ep, r#""multi-frame""#], "malformed reply"),
         (&["send", ep, "{not json"], "PAYLOAD_JSON is not valid JSON"),
         (&["send", "udp://127.0.0.1:1"], "invalid endpoint"),
-        (&["send", ep, "--tries", "0"], "--tries"),
+        (&["send", ep, "18446744073709551616"], "outside the i64/u64 range"),
     ];
     for (args, message) in cases {
         let output = run(args).await;
@@ -212,4 +212,53 @@ async fn send_and_bench_run_over_our_own_wire() {
     let output = run(&["send", ep, "--heartbeat", "1"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("--heartbeat needs --transport wire"), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_and_say_what_is_wrong() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["send", "tcp://127.0.0.1:1", "--tries", "0"], "--tries"),
+        (&["send", "tcp://127.0.0.1:1", "--timeout", "5 parsecs"], "unknown unit"),
+        // These used to abort (2^40) or panic (2^64 - 1) the process.
+        (&["bench", "--size", "1099511627776"], "--size"),
+        (&["bench", "--size", "18446744073709551615"], "--size"),
+    ];
+    for (args, message) in cases {
+        let output = run(args).await;
+        assert_eq!(output.status.code(), Some(2), "{args:?}: stderr {}", stderr(&output));
+        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_reads_a_large_payload_from_stdin_and_takes_durations_with_units() {
+    let Some(python) = python() else { return };
+    let peer = PythonPeer::start(&python, PEER, &["--type", "router"]).await;
+    // 300 KiB of JSON: more than a command line can carry.
+    let big = "x".repeat(300 << 10);
+    let payload = format!(r#"{{"cmd":"ping","data":"{big}"}}"#);
+    let mut child = tokio::process::Command::new(reqchan())
+        .args(["send", peer.endpoint(), "-", "--timeout", "5s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start reqchan");
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, payload.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = within(LIMIT, "send from stdin", child.wait_with_output()).await.unwrap();
+    let reply = one_json_line(&output, 0);
+    assert_eq!(reply["load"]["data"].as_str().map(str::len), Some(300 << 10));
+}
+
+#[tokio::test]
+async fn serve_exits_6_when_it_cannot_bind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp://{}", taken.local_addr().unwrap());
+    let output = run(&["serve", &endpoint]).await;
+    assert_eq!(output.status.code(), Some(6), "stderr: {}", stderr(&output));
+    let help = run(&["serve", "--help"]).await;
+    assert!(stdout(&help).contains("6  the endpoint could not be bound"), "{}", stdout(&help));
 }
