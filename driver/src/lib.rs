@@ -1,4 +1,7 @@
-//! Runtime-agnostic drivers that run reqchan's sans-IO core over `zeromq` sockets.
+//! Runtime-agnostic drivers that run reqchan's sans-IO core over sockets: our own wire
+//! (the runtime's streams and `reqchan_core::wire`) and, with the `zeromq-tokio` or
+//! `zeromq-async-std` feature, the `zeromq` crate (zmq.rs), which the reply server
+//! still needs.
 //!
 //! A driver owns the sockets and one timer, feeds the core every input with the current
 //! time, and drains the core's outputs after each input. It holds no protocol logic:
@@ -6,6 +9,7 @@
 
 pub mod client;
 mod runtime;
+#[cfg(feature = "zeromq")]
 pub mod server;
 mod watch;
 

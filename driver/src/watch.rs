@@ -88,6 +88,7 @@ impl<T: Clone + PartialEq> Watch<T> {
     }
 
     /// A guard that ends the watch when dropped, however its task ends.
+    #[cfg_attr(not(feature = "zeromq"), allow(dead_code))] // the server's counters
     pub(crate) fn end_on_drop(&self) -> EndOnDrop<T> {
         EndOnDrop(self.clone())
     }
@@ -115,6 +116,7 @@ impl<T: Clone + PartialEq> Watch<T> {
     }
 
     /// Waits until `predicate` holds for the value, or it is final; returns it.
+    #[cfg_attr(not(feature = "zeromq"), allow(dead_code))] // the server's counters
     pub(crate) async fn wait_for(&self, mut predicate: impl FnMut(&T) -> bool) -> T {
         poll_fn(|cx| self.poll_until(cx, &mut predicate)).await
     }
@@ -134,6 +136,7 @@ fn register(wakers: &mut Vec<Waker>, cx: &Context<'_>) {
 
 /// From [`Watch::end_on_drop`].
 #[derive(Debug)]
+#[cfg_attr(not(feature = "zeromq"), allow(dead_code))]
 pub(crate) struct EndOnDrop<T: Clone + PartialEq>(Watch<T>);
 
 impl<T: Clone + PartialEq> Drop for EndOnDrop<T> {

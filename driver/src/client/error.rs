@@ -78,12 +78,12 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The endpoint is not a `tcp://host:port` or `ipc://path` address zeromq accepts.
+    /// The endpoint is not a `tcp://host:port` or `ipc://path` address.
     #[error("invalid endpoint {endpoint:?}: {reason} (expected tcp://HOST:PORT or ipc://PATH)")]
     InvalidEndpoint {
         /// The endpoint given.
         endpoint: String,
-        /// zeromq's explanation.
+        /// What is wrong with it.
         reason: String,
     },
     /// The client configuration cannot work.

@@ -106,9 +106,10 @@ impl<R: Runtime> Channel<R> {
         if crypt != Crypt::Clear {
             return Err(BuildError::UnsupportedCrypt(crypt));
         }
-        endpoint
-            .parse::<zeromq::Endpoint>()
-            .map_err(|e| BuildError::InvalidEndpoint { endpoint: endpoint.to_owned(), reason: e.to_string() })?;
+        if super::wire::Address::parse(endpoint).is_none() {
+            let reason = "not tcp://HOST:PORT or ipc://PATH".to_owned();
+            return Err(BuildError::InvalidEndpoint { endpoint: endpoint.to_owned(), reason });
+        }
         let config = config.with_seed_drawn(seed_from_os);
         let core = Client::new(config.client_config().clone())?;
         let (commands, receiver) = mpsc::unbounded();

@@ -62,6 +62,7 @@ mod socket;
 mod state;
 mod task;
 mod wire;
+#[cfg(feature = "zeromq")]
 mod zmq;
 
 pub use config::{ChannelConfig, Transport};

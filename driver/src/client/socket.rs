@@ -12,6 +12,7 @@ use reqchan_core::client::{ConnectError, ConnectErrorKind, RequestId};
 
 use super::config::Transport;
 use super::wire::{self, Address, WireConn, WireOutcome};
+#[cfg(feature = "zeromq")]
 use super::zmq;
 use crate::Runtime;
 
@@ -20,6 +21,7 @@ pub(crate) enum Event {
     /// A message: its frames.
     Reply(Vec<Bytes>),
     /// The connection is unusable, and these transmissions never reached the wire.
+    #[cfg_attr(not(feature = "zeromq"), allow(dead_code))] // only zmq.rs knows which
     Refused(Vec<RequestId>, String),
     /// The connection is unusable.
     Lost(String),
@@ -27,6 +29,7 @@ pub(crate) enum Event {
 
 /// An open connection.
 pub(crate) enum Conn<R: Runtime> {
+    #[cfg(feature = "zeromq")]
     Zmq(zmq::Conn),
     /// Boxed: the state machine and its buffers are large; one per channel.
     Wire(Box<WireConn<R>>),
@@ -48,8 +51,14 @@ pub(crate) fn connect<R: Runtime>(
     settings: &ConnectSettings,
 ) -> BoxFuture<'static, Result<Conn<R>, ConnectError>> {
     match settings.transport {
+        #[cfg(feature = "zeromq")]
         Transport::ZeroMq => {
             zmq::connect(endpoint, settings.timeout).map(|r| r.map(|c| Conn::Zmq(zmq::Conn::new(c)))).boxed()
+        }
+        #[cfg(not(feature = "zeromq"))]
+        Transport::ZeroMq => {
+            let error = ConnectError::new(ConnectErrorKind::Other, "built without the zeromq transport");
+            futures::future::ready(Err(error)).boxed()
         }
         Transport::Wire => {
             let Some(address) = Address::parse(&endpoint) else {
@@ -69,14 +78,19 @@ impl<R: Runtime> Conn<R> {
     /// Queues request `id`'s `frames` for sending.
     pub(crate) fn transmit(&mut self, id: RequestId, frames: Vec<Bytes>) -> Result<(), String> {
         match self {
+            #[cfg(feature = "zeromq")]
             Self::Zmq(conn) => conn.transmit(id, frames).map_err(|e| e.to_string()),
-            Self::Wire(conn) => conn.transmit(frames).map_err(|e| e.to_string()),
+            Self::Wire(conn) => {
+                let _ = id;
+                conn.transmit(frames).map_err(|e| e.to_string())
+            }
         }
     }
 
     /// Makes progress on sends and receives; returns the first event.
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         match self {
+            #[cfg(feature = "zeromq")]
             Self::Zmq(conn) => conn.poll_event(cx).map(|event| match event {
                 zmq::Event::Reply(frames) => Event::Reply(frames),
                 zmq::Event::Refused(ids, error) => Event::Refused(ids, error.to_string()),
