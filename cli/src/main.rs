@@ -14,8 +14,26 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "reqchan", version, about)]
 struct Cli {
+    /// Log what the channel does on stderr: -v connects, resets, retries and timeouts;
+    /// -vv everything. RUST_LOG, when set, takes precedence.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Installs a stderr log for `-v`/`-vv` or `RUST_LOG`; nothing otherwise.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match (std::env::var("RUST_LOG"), verbose) {
+        (Ok(spec), _) if !spec.is_empty() => EnvFilter::new(spec),
+        (_, 0) => return,
+        (_, 1) => EnvFilter::new("reqchan=info,reqchan_driver=info"),
+        _ => EnvFilter::new("debug"),
+    };
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +86,7 @@ async fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
         }
     };
+    init_logging(cli.verbose);
     match cli.command {
         Command::Serve(args) => match serve::run(args).await {
             Ok(()) => ExitCode::SUCCESS,

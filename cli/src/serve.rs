@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqchan_tokio::server::{self, ServerConfig, ServerError, ServerOptions, SocketKind};
+use reqchan_tokio::server::{self, Reply, ServerConfig, ServerError, ServerOptions, SocketKind};
+
+use crate::options::seconds;
 
 /// Arguments of `reqchan serve`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +31,52 @@ pub(crate) struct ServeArgs {
     /// Seconds running requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5)]
     pub(crate) grace_secs: u64,
+    /// Misbehave on purpose, to test clients: wait this long before each reply.
+    #[arg(long, value_parser = seconds)]
+    pub(crate) delay: Option<Duration>,
+    /// Misbehave on purpose: never answer this share of requests (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    pub(crate) drop_rate: f64,
+    /// Misbehave on purpose: answer this share of requests with bytes that are not
+    /// msgpack (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    pub(crate) reply_garbage_rate: f64,
 }
+
+/// A share, from 0 to 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a share from 0 to 1")),
+    }
+}
+
+/// What `serve` does wrong on purpose, per request.
+#[derive(Debug, Clone)]
+struct Misbehaviour {
+    delay: Option<Duration>,
+    drop_rate: f64,
+    garbage_rate: f64,
+    /// A small generator seeded from the clock: which requests misbehave.
+    state: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Misbehaviour {
+    /// A uniform draw in [0, 1) (SplitMix64 on a shared counter).
+    fn roll(&self) -> f64 {
+        let mut z = self.state.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as f64 / (u64::MAX as f64 + 1.0)
+    }
+
+    fn is_on(&self) -> bool {
+        self.delay.is_some() || self.drop_rate > 0.0 || self.garbage_rate > 0.0
+    }
+}
+
+/// Bytes that are not msgpack (0xc1 is reserved).
+const GARBAGE: &[u8] = b"\xc1 not msgpack";
 
 /// The socket type, as typed on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,10 +125,41 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
         SocketArg::Router => SocketKind::Router,
         SocketArg::Rep => SocketKind::Rep,
     };
-    let options = ServerOptions::new(ServerConfig::default().max_concurrent(args.max_concurrent as usize))
+    let mut core = ServerConfig::default().max_concurrent(args.max_concurrent as usize);
+    if args.drop_rate > 0.0 {
+        // A dropped request is never answered while the server runs.
+        core = core.request_timeout(reqchan_core::client::MAX_DURATION);
+    }
+    let options = ServerOptions::new(core)
         .shutdown_grace(Duration::from_secs(args.grace_secs))
         .event_sink(Arc::new(|event| eprintln!("reqchan serve: {event}")));
-    let handle = server::bind(&args.endpoint, kind, options, reqchan_cli::echo).await.map_err(ServeCliError::Server)?;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let misbehaviour = Misbehaviour {
+        delay: args.delay,
+        drop_rate: args.drop_rate,
+        garbage_rate: args.reply_garbage_rate,
+        state: Arc::new(std::sync::atomic::AtomicU64::new(seed)),
+    };
+    if misbehaviour.is_on() {
+        eprintln!("reqchan serve: misbehaving on purpose: {misbehaviour:?}");
+    }
+    let handler = move |request| {
+        let misbehaviour = misbehaviour.clone();
+        async move {
+            if let Some(delay) = misbehaviour.delay {
+                tokio::time::sleep(delay).await;
+            }
+            let roll = misbehaviour.roll();
+            if roll < misbehaviour.drop_rate {
+                std::future::pending::<()>().await;
+            }
+            if roll < misbehaviour.drop_rate + misbehaviour.garbage_rate {
+                return Ok(Reply::msgpack(GARBAGE));
+            }
+            reqchan_cli::echo(request).await
+        }
+    };
+    let handle = server::bind(&args.endpoint, kind, options, handler).await.map_err(ServeCliError::Server)?;
     println!("listening on {}", handle.endpoint());
 
     let signal_name = tokio::select! {

@@ -262,3 +262,43 @@ async fn serve_exits_6_when_it_cannot_bind() {
     let help = run(&["serve", "--help"]).await;
     assert!(stdout(&help).contains("6  the endpoint could not be bound"), "{}", stdout(&help));
 }
+
+/// Starts `reqchan serve` on a free port with `extra` flags; returns it and its endpoint.
+async fn serve(extra: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(reqchan())
+        .args(["serve", "tcp://127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start reqchan serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = within(LIMIT, "serve listening", lines.next_line()).await.unwrap().expect("a line");
+    let endpoint = line.strip_prefix("listening on ").expect("`listening on ENDPOINT`").to_owned();
+    (child, endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_misbehaves_on_purpose_for_testing_clients_and_logs_with_v() {
+    // Drops every request: the client times out (exit 3), and -v shows the timeout.
+    let (mut dropping, ep) = serve(&["--drop-rate", "1"]).await;
+    let output = run(&["-v", "send", &ep, "--timeout", "300ms", "--tries", "1"]).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("request timed out"), "-v logs the timeout: {}", stderr(&output));
+    dropping.kill().await.unwrap();
+    // Garbage replies: a decode error (exit 1).
+    let (mut garbage, ep) = serve(&["--reply-garbage-rate", "1"]).await;
+    let output = run(&["send", &ep, "--timeout", "5"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot decode the reply"), "{}", stderr(&output));
+    garbage.kill().await.unwrap();
+    // A delay: still answered.
+    let (mut slow, ep) = serve(&["--delay", "200ms"]).await;
+    let reply = one_json_line(&run(&["send", &ep, r#"{"n":1}"#]).await, 0);
+    assert_eq!(reply, serde_json::json!({"n": 1}), "the echo server answers with the load");
+    slow.kill().await.unwrap();
+}
