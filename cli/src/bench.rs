@@ -4,11 +4,14 @@
 //! this process on a free 127.0.0.1 port. Each request carries a `--size`-byte binary
 //! load in the clear envelope (encoded once; the bench measures the channel, not the
 //! encoder). The clock starts once the channel is connected. Latency is measured from
-//! the call to the reply, over answered requests. A progress bar is drawn on stderr
-//! when stderr is a terminal. Exit status: 0 when every request was answered, 1
-//! otherwise (the summary is printed either way).
+//! the call to the reply, over answered requests, into an HDR histogram. A progress bar
+//! is drawn on stderr when stderr is a terminal. SIGINT/SIGTERM stop new requests, let
+//! those in flight finish (bounded), print what was done and exit 130/143. Exit status
+//! otherwise: 0 when every request was answered, 1 when some failed (the summary, with
+//! failures by kind, is printed either way).
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
@@ -16,9 +19,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hdrhistogram::Histogram;
 use reqchan_core::codec::{self, Crypt};
 use reqchan_tokio::server::{ServerHandle, SocketKind};
-use reqchan_tokio::{Channel, ChannelConfig, ClientStats, ConnectionState, Mode, RequestOptions, Value};
+use reqchan_tokio::{
+    Channel, ChannelConfig, ClientStats, ConnectionState, Error, Mode, RequestError, RequestOptions, Value,
+};
 
 use crate::options::{ModeArg, TransportArgs, seconds};
 
@@ -28,9 +34,12 @@ pub(crate) struct BenchArgs {
     /// Server to benchmark; without it, an embedded echo server on 127.0.0.1.
     #[arg(long)]
     endpoint: Option<String>,
-    /// Requests in total.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
-    requests: u64,
+    /// Requests in total (default 20,000; unbounded with --duration).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Stop sending after this long (seconds, or with a unit: 30s, 2m).
+    #[arg(long, value_parser = seconds)]
+    duration: Option<Duration>,
     /// Callers sharing the channel, each with one request outstanding (pipelined: also
     /// the requests in flight on the socket).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -38,7 +47,8 @@ pub(crate) struct BenchArgs {
     /// lockstep (one request at a time with REQ semantics) or pipelined (many in flight).
     #[arg(long, value_enum, default_value_t = ModeArg::Pipelined)]
     mode: ModeArg,
-    /// Bytes of binary load in each request (at most 64 MiB, the channel's message limit).
+    /// Bytes of binary load in each request (at most 64 MiB, the channel's message limit;
+    /// ignored with --payload or --payload-file).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=(64 << 20) - 64))]
     size: u64,
     /// Seconds to wait for the reply to each attempt.
@@ -47,9 +57,19 @@ pub(crate) struct BenchArgs {
     /// Attempts per request.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     tries: u32,
+    /// The load of each request, as JSON (`{"$bytes": "<base64>"}` for bytes), instead
+    /// of --size bytes.
+    #[arg(long, conflicts_with = "payload_file")]
+    payload: Option<String>,
+    /// Read the load of each request (JSON) from this file.
+    #[arg(long)]
+    payload_file: Option<std::path::PathBuf>,
     /// Print exactly one line of JSON on stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Also print the latency distribution (HDR histogram) as a table.
+    #[arg(long)]
+    histogram: bool,
     #[command(flatten)]
     transport: TransportArgs,
 }
@@ -60,24 +80,30 @@ struct Outcome {
     ok: u64,
     failed: u64,
     elapsed: Duration,
-    /// Latencies of answered requests, in microseconds, sorted.
-    latencies: Vec<u64>,
+    /// Latencies of answered requests, in microseconds.
+    latencies: Histogram<u64>,
+    /// Failures by kind.
+    errors: BTreeMap<String, u64>,
     stats: ClientStats,
     first_error: Option<String>,
+    /// The signal that stopped the run early, if one did.
+    interrupted: Option<&'static str>,
 }
 
 impl Outcome {
+    /// Answered requests per second: failures do not count as throughput.
     fn rps(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 { (self.ok + self.failed) as f64 / secs } else { 0.0 }
+        if secs > 0.0 { self.ok as f64 / secs } else { 0.0 }
     }
 
-    fn percentile(&self, p: f64) -> u64 {
-        if self.latencies.is_empty() {
-            return 0;
-        }
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    /// The latency at percentile `p`, or `None` when nothing was answered.
+    fn percentile(&self, p: f64) -> Option<u64> {
+        (!self.latencies.is_empty()).then(|| self.latencies.value_at_quantile(p / 100.0))
+    }
+
+    fn max(&self) -> Option<u64> {
+        (!self.latencies.is_empty()).then(|| self.latencies.max())
     }
 
     fn json(&self) -> String {
@@ -89,12 +115,37 @@ impl Outcome {
             "rps": self.rps(),
             "p50_us": self.percentile(50.0),
             "p99_us": self.percentile(99.0),
-            "max_us": self.latencies.last().copied().unwrap_or(0),
+            "max_us": self.max(),
             "transmissions": self.stats.transmitted,
             "retries": self.stats.retried,
             "resets": self.stats.resets,
+            "latency_us": {
+                "p50": self.percentile(50.0),
+                "p90": self.percentile(90.0),
+                "p99": self.percentile(99.0),
+                "p99.9": self.percentile(99.9),
+                "max": self.max(),
+            },
+            "errors": self.errors,
+            "stats": self.stats,
+            "interrupted": self.interrupted,
         })
         .to_string()
+    }
+}
+
+/// A failure's kind, for the breakdown.
+fn kind(error: &Error) -> String {
+    match error {
+        Error::Request(RequestError::Rejected { reason }) => format!("rejected: {reason}"),
+        Error::Request(RequestError::TimedOut { .. }) => "timed out".to_owned(),
+        Error::Request(RequestError::Unreachable { .. }) => "unreachable".to_owned(),
+        Error::Request(RequestError::PeerLost { .. }) => "peer lost".to_owned(),
+        Error::Request(RequestError::MalformedReply { .. }) => "malformed reply".to_owned(),
+        Error::Request(RequestError::ReplyTooLarge { .. }) => "reply too large".to_owned(),
+        Error::Request(_) => "request failed".to_owned(),
+        Error::Submit(_) => "refused by the channel".to_owned(),
+        _ => "other".to_owned(),
     }
 }
 
@@ -125,11 +176,19 @@ pub(crate) async fn run(args: BenchArgs) -> ExitCode {
         println!("{}", outcome.json());
     } else {
         print_summary(&args, &endpoint, args.endpoint.is_none(), &outcome);
+        if args.histogram {
+            print_histogram(&outcome);
+        }
     }
     if let Some(error) = &outcome.first_error {
         eprintln!("reqchan bench: {} request(s) failed; the first: {error}", outcome.failed);
     }
-    if outcome.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    match outcome.interrupted {
+        Some("SIGINT") => ExitCode::from(130),
+        Some(_) => ExitCode::from(143),
+        None if outcome.failed == 0 => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    }
 }
 
 async fn shutdown(server: ServerHandle) {
@@ -139,7 +198,12 @@ async fn shutdown(server: ServerHandle) {
 }
 
 async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
-    let callers = args.concurrency.min(args.requests);
+    let total = match (args.requests, args.duration) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => 20_000,
+    };
+    let callers = args.concurrency.min(total);
     let defaults = ChannelConfig::default();
     let max_queued = defaults.client_config().max_queued.max(callers as usize);
     let config = defaults
@@ -149,34 +213,40 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
         .max_queued(max_queued);
     let config = args.transport.apply(config)?;
     let channel = Channel::connect(endpoint, config).map_err(|e| e.to_string())?;
-    let load = Value::Binary(vec![0x5a; args.size as usize]);
-    let payload = codec::encode_request(Crypt::Clear, &load).map_err(|e| e.to_string())?;
+    let payload = codec::encode_request(Crypt::Clear, &load(args)?).map_err(|e| e.to_string())?;
 
     // Start the clock once connected (or once it is clear no connection comes soon).
     let mut watch = channel.watch();
     let _ = tokio::time::timeout(args.timeout, watch.wait_for(|s| s == ConnectionState::Connected)).await;
 
-    let progress = Progress::new(args.requests, std::io::stderr().is_terminal() && !args.json);
-    let shared = Rc::new(RefCell::new(Tally::default()));
+    let progress = Progress::new(total, std::io::stderr().is_terminal() && !args.json);
+    let shared = Rc::new(RefCell::new(Tally::new()));
     let next = Rc::new(Cell::new(0u64));
+    // Set when no more requests may start: the count is reached, the time is up, or a
+    // signal came.
+    let stop = Rc::new(Cell::new(false));
     let started = Instant::now();
+    let deadline = args.duration.map(|d| started + d);
     let workers = (0..callers).map(|_| {
-        let (channel, payload, tally, next, progress) =
-            (channel.clone(), payload.clone(), shared.clone(), next.clone(), progress.clone());
-        let total = args.requests;
+        let (channel, payload, tally, next, progress, stop) =
+            (channel.clone(), payload.clone(), shared.clone(), next.clone(), progress.clone(), stop.clone());
         async move {
-            while next.get() < total {
+            while !stop.get() && next.get() < total && deadline.is_none_or(|at| Instant::now() < at) {
                 next.set(next.get() + 1);
                 let sent = Instant::now();
                 // A refusal from the server (`bad load`, `server busy`) is a failure.
                 let options = RequestOptions::default().detect_refusals(true);
                 let result = channel.request_raw_with(Bytes::clone(&payload), options).await;
-                let micros = sent.elapsed().as_micros() as u64;
+                let micros = (sent.elapsed().as_micros() as u64).max(1);
                 let mut tally = tally.borrow_mut();
                 match result {
-                    Ok(_) => tally.latencies.push(micros),
+                    Ok(_) => {
+                        tally.ok += 1;
+                        let _ = tally.latencies.record(micros);
+                    }
                     Err(e) => {
                         tally.failed += 1;
+                        *tally.errors.entry(kind(&e)).or_default() += 1;
                         tally.first_error.get_or_insert_with(|| e.to_string());
                     }
                 }
@@ -187,29 +257,76 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
     });
     // The callers run on this task, the driver on its own: one thread for everything
     // (a current-thread runtime), the fastest setup for a single connection.
-    futures::future::join_all(workers).await;
+    let all = futures::future::join_all(workers);
+    let interrupted = tokio::select! {
+        _ = all => None,
+        signal = signals() => {
+            // Stop starting requests, then let those in flight finish (bounded).
+            stop.set(true);
+            let grace = args.timeout.saturating_mul(args.tries).min(Duration::from_secs(10));
+            let _ = tokio::time::timeout(grace, channel.wait_for_stats(|s| s.submitted == s.replied + s.rejected + s.timed_out + s.cancelled + s.closed + s.failed)).await;
+            Some(signal)
+        }
+    };
     let elapsed = started.elapsed();
     progress.finish();
     let stats = channel.stats();
     channel.close();
-    let mut tally = Rc::try_unwrap(shared).map(RefCell::into_inner).unwrap_or_default();
-    tally.latencies.sort_unstable();
+    let tally = Rc::try_unwrap(shared).map(RefCell::into_inner).unwrap_or_else(|shared| shared.borrow().clone());
     Ok(Outcome {
-        requests: args.requests,
-        ok: tally.latencies.len() as u64,
+        requests: tally.ok + tally.failed,
+        ok: tally.ok,
         failed: tally.failed,
         elapsed,
         latencies: tally.latencies,
+        errors: tally.errors,
         stats,
         first_error: tally.first_error,
+        interrupted,
     })
 }
 
-#[derive(Default)]
+/// The load of each request: --payload or --payload-file (JSON), else --size bytes.
+fn load(args: &BenchArgs) -> Result<Value, String> {
+    let text = match (&args.payload, &args.payload_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        (None, None) => return Ok(Value::Binary(vec![0x5a; args.size as usize])),
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("the payload is not JSON: {e}"))?;
+    crate::json::to_msgpack(&json).map_err(|e| format!("the payload: {e}"))
+}
+
+/// Resolves with the name of the first SIGINT or SIGTERM (never, if they cannot be
+/// watched).
+async fn signals() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+#[derive(Clone)]
 struct Tally {
-    latencies: Vec<u64>,
+    ok: u64,
     failed: u64,
+    latencies: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
     first_error: Option<String>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        // 1 µs to an hour, three significant figures.
+        let latencies = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
+        Self { ok: 0, failed: 0, latencies, errors: BTreeMap::new(), first_error: None }
+    }
 }
 
 fn print_summary(args: &BenchArgs, endpoint: &str, embedded: bool, outcome: &Outcome) {
@@ -222,23 +339,45 @@ fn print_summary(args: &BenchArgs, endpoint: &str, embedded: bool, outcome: &Out
         "reqchan bench: {} requests of {} B, {} caller(s), {mode}, {endpoint}{server}",
         outcome.requests, args.size, args.concurrency
     );
+    if let Some(signal) = outcome.interrupted {
+        println!("  interrupted by {signal}: what was done until then");
+    }
     println!(
-        "  {} ok, {} failed in {:.3} s: {:.0} requests/s",
+        "  {} ok, {} failed in {:.3} s: {:.0} requests/s answered",
         outcome.ok,
         outcome.failed,
         outcome.elapsed.as_secs_f64(),
         outcome.rps()
     );
+    let us = |v: Option<u64>| v.map_or("-".to_owned(), |v| format!("{v} µs"));
     println!(
-        "  latency: p50 {} µs, p99 {} µs, max {} µs",
-        outcome.percentile(50.0),
-        outcome.percentile(99.0),
-        outcome.latencies.last().copied().unwrap_or(0)
+        "  latency: p50 {}, p90 {}, p99 {}, p99.9 {}, max {}",
+        us(outcome.percentile(50.0)),
+        us(outcome.percentile(90.0)),
+        us(outcome.percentile(99.0)),
+        us(outcome.percentile(99.9)),
+        us(outcome.max())
     );
+    for (kind, count) in &outcome.errors {
+        println!("  failed: {count} {kind}");
+    }
     println!(
         "  transmissions {}, retries {}, resets {}",
         outcome.stats.transmitted, outcome.stats.retried, outcome.stats.resets
     );
+}
+
+fn print_histogram(outcome: &Outcome) {
+    if outcome.latencies.is_empty() {
+        println!("  (no latencies: nothing was answered)");
+        return;
+    }
+    println!("  {:>9}  {:>12}  {:>10}", "percentile", "latency", "count");
+    for p in [10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0] {
+        let value = outcome.latencies.value_at_quantile(p / 100.0);
+        let count = outcome.latencies.count_between(0, value);
+        println!("  {p:>9}  {:>9} µs  {count:>10}", value);
+    }
 }
 
 /// A progress bar on stderr, redrawn at most every 100 ms; does nothing when off.

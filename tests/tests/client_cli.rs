@@ -163,11 +163,13 @@ const BENCH_KEYS: [&str; 11] = [
 
 fn check_bench(report: &serde_json::Value, requests: u64) {
     let object = report.as_object().expect("a JSON object");
-    let mut keys: Vec<_> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    let mut expected = BENCH_KEYS.to_vec();
-    expected.sort_unstable();
-    assert_eq!(keys, expected);
+    for key in BENCH_KEYS.iter().chain(&["latency_us", "errors", "stats"]) {
+        assert!(object.contains_key(*key), "{key} missing: {report}");
+    }
+    let latency = &report["latency_us"];
+    let (p50, p90, p999) = (latency["p50"].as_u64(), latency["p90"].as_u64(), latency["p99.9"].as_u64());
+    assert!(p50 <= p90 && p90.is_some() && p999 >= latency["p99"].as_u64(), "{report}");
+    assert_eq!(report["stats"]["replied"], requests, "{report}");
     assert_eq!(report["requests"], requests);
     assert_eq!(report["ok"], requests);
     assert_eq!(report["failed"], 0);
@@ -301,4 +303,63 @@ async fn serve_misbehaves_on_purpose_for_testing_clients_and_logs_with_v() {
     let reply = one_json_line(&run(&["send", &ep, r#"{"n":1}"#]).await, 0);
     assert_eq!(reply, serde_json::json!({"n": 1}), "the echo server answers with the load");
     slow.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_reports_failures_by_kind_with_null_percentiles_when_nothing_was_answered() {
+    let (mut dropping, ep) = serve(&["--drop-rate", "1"]).await;
+    let output = run(&[
+        "bench",
+        "--endpoint",
+        &ep,
+        "--json",
+        "--requests",
+        "3",
+        "--concurrency",
+        "3",
+        "--timeout",
+        "100ms",
+        "--tries",
+        "1",
+    ])
+    .await;
+    let report = one_json_line(&output, 1);
+    assert_eq!((report["ok"].as_u64(), report["failed"].as_u64()), (Some(0), Some(3)), "{report}");
+    assert!(report["p50_us"].is_null() && report["latency_us"]["p99"].is_null(), "null, not 0: {report}");
+    assert_eq!(report["errors"]["timed out"], 3, "{report}");
+    assert_eq!(report["rps"].as_f64(), Some(0.0), "req/s counts answered requests only: {report}");
+    dropping.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_for_a_duration_with_a_json_payload_and_prints_a_histogram() {
+    let output = run(&["bench", "--duration", "300ms", "--payload", r#"{"cmd":"ping"}"#, "--histogram"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("percentile") && out.contains("99.9"), "{out}");
+    assert!(out.contains("latency: p50"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_bench_prints_what_was_done_and_exits_130() {
+    let Some(python) = python() else { return };
+    let mut peer = PythonPeer::start(&python, PEER, &["--type", "router"]).await;
+    let child = tokio::process::Command::new(reqchan())
+        .args(["bench", "--endpoint", peer.endpoint(), "--duration", "60s", "--json", "--concurrency", "4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start reqchan bench");
+    // The peer reports each request it receives: once one arrived, bench is running.
+    let first = peer.next_line(LIMIT).await;
+    assert!(first.is_some_and(|l| l.starts_with("recv")), "the bench never sent");
+    let pid = child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let output = within(LIMIT, "bench after SIGINT", child.wait_with_output()).await.unwrap();
+    let report = one_json_line(&output, 130);
+    assert_eq!(report["interrupted"], "SIGINT", "{report}");
+    assert!(report["ok"].as_u64().is_some_and(|ok| ok > 0), "{report}");
+    assert_eq!(report["failed"], 0, "requests in flight were let finish: {report}");
 }
