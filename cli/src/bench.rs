@@ -13,12 +13,15 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::io::{IsTerminal, Write as _};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use hdrhistogram::Histogram;
 use reqchan_core::codec::{self, Crypt};
 use reqchan_tokio::server::{ServerHandle, SocketKind};
@@ -40,6 +43,11 @@ pub(crate) struct BenchArgs {
     /// Stop sending after this long (seconds, or with a unit: 30s, 2m).
     #[arg(long, value_parser = seconds)]
     duration: Option<Duration>,
+    /// Open loop: start requests at this many per second whatever the answers do, and
+    /// measure each latency from its intended start (so a stall is not hidden by the
+    /// requests it held back). --concurrency is ignored.
+    #[arg(long, value_parser = rate)]
+    rate: Option<f64>,
     /// Callers sharing the channel, each with one request outstanding (pipelined: also
     /// the requests in flight on the socket).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -131,6 +139,14 @@ impl Outcome {
             "interrupted": self.interrupted,
         })
         .to_string()
+    }
+}
+
+/// A positive request rate, per second.
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000_000.0 => Ok(r),
+        _ => Err(format!("{text:?} is not a rate of requests per second (above 0)")),
     }
 }
 
@@ -257,7 +273,14 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
     });
     // The callers run on this task, the driver on its own: one thread for everything
     // (a current-thread runtime), the fastest setup for a single connection.
-    let all = futures::future::join_all(workers);
+    let all: Pin<Box<dyn Future<Output = ()>>> = match args.rate {
+        None => Box::pin(futures::future::join_all(workers).map(drop)),
+        Some(rate) => {
+            drop(workers);
+            let (channel, payload, tally, stop) = (channel.clone(), payload.clone(), shared.clone(), stop.clone());
+            Box::pin(open_loop(channel, payload, rate, total, started, deadline, stop, tally, progress.clone()))
+        }
+    };
     let interrupted = tokio::select! {
         _ = all => None,
         signal = signals() => {
@@ -284,6 +307,57 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
         first_error: tally.first_error,
         interrupted,
     })
+}
+
+/// Starts request `i` at `started + i / rate` until `total`, the deadline or `stop`;
+/// each latency counts from its intended start.
+#[allow(clippy::too_many_arguments)] // the run's shared state, passed once
+async fn open_loop(
+    channel: Channel,
+    payload: Bytes,
+    rate: f64,
+    total: u64,
+    started: Instant,
+    deadline: Option<Instant>,
+    stop: Rc<Cell<bool>>,
+    tally: Rc<RefCell<Tally>>,
+    progress: Progress,
+) {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut in_flight = FuturesUnordered::new();
+    let mut i = 0u64;
+    loop {
+        let intended = started + Duration::from_secs_f64(i as f64 / rate);
+        let may_start = i < total && !stop.get() && deadline.is_none_or(|at| intended < at);
+        if !may_start && in_flight.is_empty() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(intended.into()), if may_start => {
+                i += 1;
+                let options = RequestOptions::default().detect_refusals(true);
+                let request = channel.request_raw_with(Bytes::clone(&payload), options);
+                in_flight.push(async move { (intended, request.await) });
+            }
+            Some((intended, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                let micros = (intended.elapsed().as_micros() as u64).max(1);
+                let mut tally = tally.borrow_mut();
+                match result {
+                    Ok(_) => {
+                        tally.ok += 1;
+                        let _ = tally.latencies.record(micros);
+                    }
+                    Err(e) => {
+                        tally.failed += 1;
+                        *tally.errors.entry(kind(&e)).or_default() += 1;
+                        tally.first_error.get_or_insert_with(|| e.to_string());
+                    }
+                }
+                drop(tally);
+                progress.tick(started);
+            }
+        }
+    }
 }
 
 /// The load of each request: --payload or --payload-file (JSON), else --size bytes.

@@ -363,3 +363,15 @@ async fn sigint_stops_bench_prints_what_was_done_and_exits_130() {
     assert!(report["ok"].as_u64().is_some_and(|ok| ok > 0), "{report}");
     assert_eq!(report["failed"], 0, "requests in flight were let finish: {report}");
 }
+
+#[tokio::test]
+async fn bench_runs_open_loop_at_a_target_rate() {
+    let output = run(&["bench", "--rate", "1000", "--duration", "300ms", "--json"]).await;
+    let report = one_json_line(&output, 0);
+    let ok = report["ok"].as_u64().unwrap_or(0);
+    // At most one request per intended slot: 300 ms at 1,000/s is at most 300 (no
+    // lower bound is asserted: a loaded machine may fall behind).
+    assert!(ok > 0 && ok <= 301, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert!(report["latency_us"]["p50"].as_u64().is_some(), "{report}");
+}
