@@ -497,15 +497,22 @@ fn draw(state: &ProgressState, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     let rate = if secs > 0.0 { state.done as f64 / secs } else { 0.0 };
     let mut line = String::new();
-    let _ = write!(
-        line,
-        "\r[{}{}] {}/{} {:.0} req/s",
-        "#".repeat(filled),
-        " ".repeat(WIDTH as usize - filled),
-        state.done,
-        state.total,
-        rate
-    );
+    if state.total == u64::MAX {
+        // A run bounded by --duration: no count to fill.
+        let _ = write!(line, "\r{} done, {rate:.0} req/s, {secs:.1} s", state.done);
+    } else {
+        let left = state.total - state.done.min(state.total);
+        let eta = if rate > 0.0 { format!("{:.1} s", left as f64 / rate) } else { "?".to_owned() };
+        let _ = write!(
+            line,
+            "\r[{}{}] {}/{} {:.0} req/s, ETA {eta}",
+            "#".repeat(filled),
+            " ".repeat(WIDTH as usize - filled),
+            state.done,
+            state.total,
+            rate
+        );
+    }
     eprint!("{line}");
     let _ = std::io::stderr().flush();
 }

@@ -77,6 +77,9 @@ pub(crate) struct TransportArgs {
     /// nothing arrives within that long after one. Off when absent.
     #[arg(long, value_parser = seconds)]
     heartbeat: Option<Duration>,
+    /// The largest request and reply, in bytes (default 64 MiB).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=(1 << 32)))]
+    max_message_size: Option<u64>,
 }
 
 /// `--transport` on the command line.
@@ -98,6 +101,10 @@ impl TransportArgs {
             }
             TransportArg::Zmq => config,
             TransportArg::Wire => config.transport(Transport::Wire),
+        };
+        let config = match self.max_message_size {
+            Some(bytes) => config.max_message_size(bytes as usize),
+            None => config,
         };
         Ok(match self.heartbeat {
             Some(interval) => config.heartbeat(interval),

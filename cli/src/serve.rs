@@ -31,6 +31,10 @@ pub(crate) struct ServeArgs {
     /// Seconds running requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5)]
     pub(crate) grace_secs: u64,
+    /// The largest request and reply, in bytes (default 64 MiB); larger requests are
+    /// answered `{"msg": "bad load"}`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=(1 << 32)))]
+    pub(crate) max_message_size: Option<u64>,
     /// Misbehave on purpose, to test clients: wait this long before each reply.
     #[arg(long, value_parser = seconds)]
     pub(crate) delay: Option<Duration>,
@@ -126,6 +130,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
         SocketArg::Rep => SocketKind::Rep,
     };
     let mut core = ServerConfig::default().max_concurrent(args.max_concurrent as usize);
+    if let Some(bytes) = args.max_message_size {
+        core = core.max_message_size(bytes as usize);
+    }
     if args.drop_rate > 0.0 {
         // A dropped request is never answered while the server runs.
         core = core.request_timeout(reqchan_core::client::MAX_DURATION);

@@ -375,3 +375,17 @@ async fn bench_runs_open_loop_at_a_target_rate() {
     assert_eq!(report["failed"], 0, "{report}");
     assert!(report["latency_us"]["p50"].as_u64().is_some(), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_message_size_bounds_requests_on_both_sides() {
+    let (mut small, ep) = serve(&["--max-message-size", "64"]).await;
+    // The client refuses a request over its own limit before sending anything.
+    let big = format!(r#""{}""#, "x".repeat(100));
+    let output = run(&["send", &ep, &big, "--max-message-size", "64"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("exceeds max_message_size"), "{}", stderr(&output));
+    // The server answers a request over its limit with bad load: a refusal (exit 5).
+    let output = run(&["send", &ep, &big]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    small.kill().await.unwrap();
+}
