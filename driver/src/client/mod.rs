@@ -1,5 +1,15 @@
 //! The request client's driver: a [`Channel`] handle and the task that runs the core's
-//! [`Client`](reqchan_core::client::Client) over a `zeromq` socket.
+//! [`Client`](reqchan_core::client::Client) over a connection to the server.
+//!
+//! # Transports
+//! - [`Transport::ZeroMq`] (the default for now, with the `zeromq-*` feature): a zmq.rs
+//!   DEALER socket.
+//! - [`Transport::Wire`]: our own wire: the runtime's TCP or Unix stream
+//!   ([`Runtime::connect_tcp`](crate::Runtime::connect_tcp)) driven through the core's
+//!   ZMTP state machine ([`reqchan_core::wire`]). Connecting includes the handshake; a
+//!   frame header declaring too much ends that connection (never the process); libzmq's
+//!   heartbeats are answered, and [`ChannelConfig::heartbeat`] sends ours, so a peer that
+//!   vanished without closing is lost after about twice the interval.
 //!
 //! # How it runs
 //! [`Channel::connect`] starts one driver task on a [`Runtime`](crate::Runtime). The task
@@ -9,7 +19,7 @@
 //! checked against the clock) — feeds each to the core with `Instant::now()`, and
 //! drains the core after each: socket actions, then transmissions, then completions.
 //!
-//! - Both modes use a DEALER socket, which always has a receive pending, so a peer that
+//! - Both modes speak as a DEALER, which always has a receive pending, so a peer that
 //!   dies is noticed at once, even between requests (zmq.rs's REQ socket would only
 //!   notice at the next send, costing that request an attempt).
 //! - **Lockstep** ([`Mode::Lockstep`](reqchan_core::client::Mode::Lockstep)): one
