@@ -1,5 +1,8 @@
 //! async-std adapter for reqchan: SaltStack's request channel over ZeroMQ.
 //!
+//! **async-std is discontinued upstream** (RUSTSEC-2025-0052: unmaintained; its authors
+//! point to `smol`). This adapter keeps working, but prefer `reqchan-tokio` for new code.
+//!
 //! The same channel as `reqchan-tokio`, driven on async-std's executor: a [`Channel`]
 //! sends requests to a ZeroMQ REP or ROUTER server and resolves each exactly once,
 //! with the reply or a typed [`Error`]. The drive loop is [`reqchan_driver`]'s; this
