@@ -253,20 +253,7 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
                 // A refusal from the server (`bad load`, `server busy`) is a failure.
                 let options = RequestOptions::default().detect_refusals(true);
                 let result = channel.request_raw_with(Bytes::clone(&payload), options).await;
-                let micros = (sent.elapsed().as_micros() as u64).max(1);
-                let mut tally = tally.borrow_mut();
-                match result {
-                    Ok(_) => {
-                        tally.ok += 1;
-                        let _ = tally.latencies.record(micros);
-                    }
-                    Err(e) => {
-                        tally.failed += 1;
-                        *tally.errors.entry(kind(&e)).or_default() += 1;
-                        tally.first_error.get_or_insert_with(|| e.to_string());
-                    }
-                }
-                drop(tally);
+                tally.borrow_mut().record(sent, result);
                 progress.tick(started);
             }
         }
@@ -340,20 +327,7 @@ async fn open_loop(
                 in_flight.push(async move { (intended, request.await) });
             }
             Some((intended, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                let micros = (intended.elapsed().as_micros() as u64).max(1);
-                let mut tally = tally.borrow_mut();
-                match result {
-                    Ok(_) => {
-                        tally.ok += 1;
-                        let _ = tally.latencies.record(micros);
-                    }
-                    Err(e) => {
-                        tally.failed += 1;
-                        *tally.errors.entry(kind(&e)).or_default() += 1;
-                        tally.first_error.get_or_insert_with(|| e.to_string());
-                    }
-                }
-                drop(tally);
+                tally.borrow_mut().record(intended, result);
                 progress.tick(started);
             }
         }
@@ -400,6 +374,23 @@ impl Tally {
         // 1 µs to an hour, three significant figures.
         let latencies = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
         Self { ok: 0, failed: 0, latencies, errors: BTreeMap::new(), first_error: None }
+    }
+
+    /// Counts one request's outcome; its latency runs from `since` (when it was sent,
+    /// or meant to be) to now.
+    fn record(&mut self, since: Instant, result: Result<Bytes, Error>) {
+        match result {
+            Ok(_) => {
+                self.ok += 1;
+                let micros = (since.elapsed().as_micros() as u64).max(1);
+                let _ = self.latencies.record(micros);
+            }
+            Err(e) => {
+                self.failed += 1;
+                *self.errors.entry(kind(&e)).or_default() += 1;
+                self.first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
     }
 }
 
