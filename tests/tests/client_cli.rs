@@ -38,15 +38,20 @@ fn reqchan() -> PathBuf {
         .clone()
 }
 
-async fn run(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(reqchan())
+/// Starts `reqchan args` with `stdin`, its output piped; killed if dropped.
+fn spawn(args: &[&str], stdin: Stdio) -> tokio::process::Child {
+    tokio::process::Command::new(reqchan())
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("start reqchan");
+        .expect("start reqchan")
+}
+
+async fn run(args: &[&str]) -> Output {
+    let child = spawn(args, Stdio::null());
     within(LIMIT, &format!("reqchan {args:?}"), child.wait_with_output()).await.expect("reqchan output")
 }
 
@@ -239,14 +244,7 @@ async fn send_reads_a_large_payload_from_stdin_and_takes_durations_with_units() 
     // 300 KiB of JSON: more than a command line can carry.
     let big = "x".repeat(300 << 10);
     let payload = format!(r#"{{"cmd":"ping","data":"{big}"}}"#);
-    let mut child = tokio::process::Command::new(reqchan())
-        .args(["send", peer.endpoint(), "-", "--timeout", "5s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start reqchan");
+    let mut child = spawn(&["send", peer.endpoint(), "-", "--timeout", "5s"], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut stdin, payload.as_bytes()).await.unwrap();
     drop(stdin);
@@ -344,14 +342,8 @@ async fn bench_runs_for_a_duration_with_a_json_payload_and_prints_a_histogram() 
 async fn sigint_stops_bench_prints_what_was_done_and_exits_130() {
     let Some(python) = python() else { return };
     let mut peer = PythonPeer::start(&python, PEER, &["--type", "router"]).await;
-    let child = tokio::process::Command::new(reqchan())
-        .args(["bench", "--endpoint", peer.endpoint(), "--duration", "60s", "--json", "--concurrency", "4"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start reqchan bench");
+    let args = ["bench", "--endpoint", peer.endpoint(), "--duration", "60s", "--json", "--concurrency", "4"];
+    let child = spawn(&args, Stdio::null());
     // The peer reports each request it receives: once one arrived, bench is running.
     let first = peer.next_line(LIMIT).await;
     assert!(first.is_some_and(|l| l.starts_with("recv")), "the bench never sent");
