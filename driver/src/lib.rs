@@ -11,6 +11,7 @@ pub mod client;
 mod runtime;
 #[cfg(feature = "zeromq")]
 pub mod server;
+mod timer;
 mod watch;
 
 pub use runtime::Runtime;

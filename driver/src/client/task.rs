@@ -7,8 +7,7 @@
 //! lost peer) and core outputs into socket operations.
 
 use std::collections::HashMap;
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -25,6 +24,7 @@ use super::error::Error;
 use super::socket::{self, Conn, ConnectSettings, Event};
 use super::state::{ConnectionState, DriverGuard, Shared};
 use crate::Runtime;
+use crate::timer::{DeadlineTimer, Fired};
 
 /// Inputs processed in one poll before the task yields to others.
 const BUDGET: usize = 256;
@@ -66,8 +66,7 @@ pub(crate) struct Driver<R: Runtime> {
     connect: ConnectSettings,
     commands: mpsc::UnboundedReceiver<Command>,
     connection: Connection<R>,
-    /// The armed sleep and the deadline it was armed for.
-    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    timer: DeadlineTimer<R>,
     /// By token: cancels name a token, and completions carry it back as their tag.
     waiters: HashMap<u64, Waiter>,
     done: Vec<Completion>,
@@ -92,7 +91,7 @@ impl<R: Runtime> Driver<R> {
             connect,
             commands,
             connection: Connection::Idle,
-            timer: None,
+            timer: DeadlineTimer::default(),
             waiters: HashMap::new(),
             done: Vec::new(),
             _guard: DriverGuard::new(Arc::clone(&shared)),
@@ -225,28 +224,18 @@ impl<R: Runtime> Driver<R> {
     /// Feeds the core's timeout when it is due by the clock; keeps one sleep armed for
     /// the core's next deadline, re-armed only when that deadline changes.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(timeout) = self.core.poll_timeout() else {
-            self.timer = None;
-            return false;
-        };
-        let (deadline, now) = (timeout.at, Instant::now());
-        if deadline <= now {
-            self.timer = None;
-            tracing::trace!(endpoint = %self.endpoint, reason = ?timeout.reason, "timeout due");
-            self.core.handle_timeout(now);
-            self.drain(now);
-            return true;
+        let timeout = self.core.poll_timeout();
+        match self.timer.poll(&self.runtime, timeout.map(|t| t.at), cx) {
+            Fired::No => false,
+            Fired::Woken => true,
+            Fired::Due(now) => {
+                let reason = timeout.map(|t| t.reason);
+                tracing::trace!(endpoint = %self.endpoint, ?reason, "timeout due");
+                self.core.handle_timeout(now);
+                self.drain(now);
+                true
+            }
         }
-        if self.timer.as_ref().is_none_or(|(armed, _)| *armed != deadline) {
-            self.timer = Some((deadline, Box::pin(self.runtime.sleep_until(deadline))));
-        }
-        let Some((_, sleep)) = &mut self.timer else { return false };
-        if sleep.as_mut().poll(cx).is_pending() {
-            return false;
-        }
-        // Woken: the clock decides in the next round whether the deadline has come.
-        self.timer = None;
-        true
     }
 
     /// Carries out the core's outputs, in the documented order, after taking in every

@@ -22,6 +22,7 @@ use reqchan_core::client::{ConnectError, ConnectErrorKind};
 use reqchan_core::wire::{Connection, SocketType, WireConfig, WireError, WireEvent};
 
 use crate::Runtime;
+use crate::timer::{DeadlineTimer, Fired};
 
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +61,8 @@ pub(crate) struct WireConn<R: Runtime> {
     /// Bytes being written, and how many of them are out.
     writing: Option<(Bytes, usize)>,
     read_buf: Box<[u8]>,
-    /// The armed heartbeat sleep and its deadline.
-    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    /// Armed for the state machine's next deadline (handshake, heartbeat).
+    timer: DeadlineTimer<R>,
     /// Set once the stream failed or the peer ended the connection.
     lost: Option<String>,
 }
@@ -96,7 +97,7 @@ pub(crate) fn connect<R: Runtime>(
             wire,
             writing: None,
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
-            timer: None,
+            timer: DeadlineTimer::default(),
             lost: None,
         };
         future::poll_fn(|cx| conn.poll_handshake(cx)).await?;
@@ -229,25 +230,14 @@ impl<R: Runtime> WireConn<R> {
     /// Keeps one sleep armed for the state machine's next deadline (handshake timeout,
     /// heartbeat); fires it when due. Returns whether anything moved.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.wire.poll_timeout() else {
-            self.timer = None;
-            return false;
-        };
-        let now = Instant::now();
-        if deadline <= now {
-            self.timer = None;
-            self.wire.handle_timeout(now);
-            return true;
+        match self.timer.poll(&self.runtime, self.wire.poll_timeout(), cx) {
+            Fired::No => false,
+            Fired::Woken => true,
+            Fired::Due(now) => {
+                self.wire.handle_timeout(now);
+                true
+            }
         }
-        if self.timer.as_ref().is_none_or(|(armed, _)| *armed != deadline) {
-            self.timer = Some((deadline, Box::pin(self.runtime.sleep_until(deadline))));
-        }
-        let Some((_, sleep)) = &mut self.timer else { return false };
-        if sleep.as_mut().poll(cx).is_pending() {
-            return false;
-        }
-        self.timer = None;
-        true
     }
 }
 

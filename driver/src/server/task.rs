@@ -23,6 +23,7 @@ use super::handler::{Handler, Handlers, Outcome};
 use super::socket::{SendOutcome, ServerSocket, SocketKind};
 use super::{BindError, BoundServer, DriverEvent, DriverStats, ServeError, ServeReport, ServerOptions, StatsHandle};
 use crate::Runtime;
+use crate::timer::{DeadlineTimer, Fired};
 
 /// Inputs processed in one poll before the task yields to others.
 const BUDGET: usize = 256;
@@ -56,7 +57,7 @@ where
         outcomes,
         guard: RecvGuard::new(kind == SocketKind::Rep),
         outbox: VecDeque::new(),
-        timer: None,
+        timer: DeadlineTimer::default(),
         pause: None,
         rebinding: None,
         shutdown: Box::pin(shutdown),
@@ -83,8 +84,7 @@ struct ServerTask<R: Runtime, H: Handler, S> {
     guard: RecvGuard,
     /// Replies waiting for the socket, oldest first.
     outbox: VecDeque<Vec<Bytes>>,
-    /// The armed sleep and the deadline it was armed for.
-    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    timer: DeadlineTimer<R>,
     /// Receiving pauses after a run of errors until this sleep ends.
     pause: Option<Pin<Box<R::Sleep>>>,
     rebinding: Option<Rebind>,
@@ -145,30 +145,17 @@ where
         self.drain();
     }
 
-    /// Feeds the core's timeout when it is due; keeps one sleep armed for the core's
-    /// next deadline, re-armed only when that deadline changes.
+    /// Feeds the core's timeout when it is due; keeps one sleep armed for its deadline.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.core.poll_timeout() else {
-            self.timer = None;
-            return false;
-        };
-        let now = Instant::now();
-        if deadline <= now {
-            self.timer = None;
-            self.core.handle_timeout(now);
-            self.drain();
-            return true;
+        match self.timer.poll(&self.runtime, self.core.poll_timeout(), cx) {
+            Fired::No => false,
+            Fired::Woken => true,
+            Fired::Due(now) => {
+                self.core.handle_timeout(now);
+                self.drain();
+                true
+            }
         }
-        if self.timer.as_ref().is_none_or(|(armed, _)| *armed != deadline) {
-            self.timer = Some((deadline, Box::pin(self.runtime.sleep_until(deadline))));
-        }
-        let Some((_, sleep)) = &mut self.timer else { return false };
-        if sleep.as_mut().poll(cx).is_pending() {
-            return false;
-        }
-        // Woken: the clock decides in the next round whether the deadline has come.
-        self.timer = None;
-        true
     }
 
     fn poll_pause(&mut self, cx: &mut Context<'_>) -> bool {
