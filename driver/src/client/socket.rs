@@ -16,6 +16,20 @@ use super::wire::{self, Address, WireConn, WireOutcome};
 use super::zmq;
 use crate::Runtime;
 
+/// The kind of a failed connect's OS error, whichever transport saw it. A missing path
+/// only means "no such ipc path" for an ipc endpoint.
+pub(crate) fn connect_error_kind(error: &std::io::Error, ipc: bool) -> ConnectErrorKind {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+        ErrorKind::NotFound if ipc => ConnectErrorKind::NoSuchPath,
+        ErrorKind::TimedOut => ConnectErrorKind::TimedOut,
+        // getaddrinfo failures carry no ErrorKind of their own.
+        _ if error.to_string().contains("lookup address") => ConnectErrorKind::UnknownHost,
+        _ => ConnectErrorKind::Other,
+    }
+}
+
 /// What the connection produced.
 pub(crate) enum Event {
     /// A message: its frames.

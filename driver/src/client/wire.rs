@@ -21,6 +21,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 use reqchan_core::client::{ConnectError, ConnectErrorKind};
 use reqchan_core::wire::{Connection, SocketType, WireConfig, WireError, WireEvent};
 
+use super::socket::connect_error_kind;
 use crate::Runtime;
 use crate::timer::{DeadlineTimer, Fired};
 
@@ -107,13 +108,7 @@ pub(crate) fn connect<R: Runtime>(
 }
 
 fn io_error(address: &Address, error: &io::Error) -> ConnectError {
-    let kind = match error.kind() {
-        io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
-        io::ErrorKind::NotFound if matches!(address, Address::Ipc(_)) => ConnectErrorKind::NoSuchPath,
-        io::ErrorKind::TimedOut => ConnectErrorKind::TimedOut,
-        _ if error.to_string().contains("lookup address") => ConnectErrorKind::UnknownHost,
-        _ => ConnectErrorKind::Other,
-    };
+    let kind = connect_error_kind(error, matches!(address, Address::Ipc(_)));
     ConnectError::new(kind, error.to_string())
 }
 

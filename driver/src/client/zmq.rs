@@ -28,6 +28,8 @@ use zeromq::{
     ZmqMessage, ZmqResult,
 };
 
+use super::socket::connect_error_kind;
+
 /// A connected DEALER socket and its monitor, opened before connecting so that no
 /// disconnection goes unseen.
 pub(crate) struct Connected {
@@ -59,7 +61,7 @@ pub(crate) fn connect(endpoint: String, timeout: Duration) -> BoxFuture<'static,
 fn classify(endpoint: &str, error: &ZmqError) -> ConnectError {
     let detail = error.to_string();
     match error {
-        ZmqError::Network(io) => ConnectError::new(io_kind(io), detail),
+        ZmqError::Network(io) => ConnectError::new(connect_error_kind(io, endpoint.starts_with("ipc://")), detail),
         ZmqError::ConnectTimeout(_) => {
             if let Some(path) = endpoint.strip_prefix("ipc://") {
                 return match std::fs::metadata(path) {
@@ -82,17 +84,6 @@ fn classify(endpoint: &str, error: &ZmqError) -> ConnectError {
             ConnectError::new(ConnectErrorKind::Handshake, detail)
         }
         _ => ConnectError::new(ConnectErrorKind::Other, detail),
-    }
-}
-
-fn io_kind(error: &std::io::Error) -> ConnectErrorKind {
-    match error.kind() {
-        ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
-        ErrorKind::NotFound => ConnectErrorKind::NoSuchPath,
-        ErrorKind::TimedOut => ConnectErrorKind::TimedOut,
-        // getaddrinfo failures carry no ErrorKind of their own.
-        _ if error.to_string().contains("lookup address") => ConnectErrorKind::UnknownHost,
-        _ => ConnectErrorKind::Other,
     }
 }
 
