@@ -57,13 +57,22 @@ pub enum WireError {
     },
     /// The connection was closed by our side.
     Closed,
+    /// The stream ended or failed under the connection (the peer went away).
+    Disconnected,
 }
 
 impl WireError {
     /// Whether this ends the connection because the peer broke the protocol or a limit
     /// (as opposed to a timeout, an ERROR from the peer, or our own close).
     pub fn is_violation(&self) -> bool {
-        !matches!(self, Self::HandshakeTimeout | Self::HeartbeatTimeout | Self::PeerError { .. } | Self::Closed)
+        !matches!(
+            self,
+            Self::HandshakeTimeout
+                | Self::HeartbeatTimeout
+                | Self::PeerError { .. }
+                | Self::Closed
+                | Self::Disconnected
+        )
     }
 }
 
@@ -88,6 +97,7 @@ impl fmt::Display for WireError {
             Self::Protocol(what) => write!(f, "protocol violation: {what}"),
             Self::PeerError { reason } => write!(f, "peer closed the connection with ERROR: {reason}"),
             Self::Closed => f.write_str("closed"),
+            Self::Disconnected => f.write_str("the peer went away"),
         }
     }
 }

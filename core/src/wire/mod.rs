@@ -1,5 +1,6 @@
 //! ZMTP 3.1 (RFC 37; RFC 23 peers too), NULL mechanism, as a sans-IO state machine: one
-//! [`Connection`] per byte stream. Bytes in, events out; bytes to send drained by
+//! [`Connection`] per byte stream, and a [`Router`] holding a server socket's many
+//! connections (routing ids in, replies routed out). Bytes in, events out; bytes to send drained by
 //! `poll_transmit`; `now` passed in. No socket, no clock.
 //!
 //! - **Handshake:** the 64-octet greeting (ZMTP 3.x, NULL; padding not validated), then
@@ -51,8 +52,10 @@ mod connection;
 mod error;
 mod frame;
 mod greeting;
+mod router;
 mod socket_type;
 
 pub use connection::{Connection, Heartbeat, WireConfig, WireEvent, WireStats};
 pub use error::WireError;
+pub use router::{AcceptError, PeerId, RouteError, Router, RouterConfig, RouterEvent, RouterStats};
 pub use socket_type::SocketType;
