@@ -3,7 +3,7 @@
 //! gives each connection a routing id, puts it in front of every message it delivers,
 //! and sends each reply to the connection its first frame names.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
@@ -181,7 +181,7 @@ struct Peer {
 #[derive(Debug)]
 pub struct Router {
     config: RouterConfig,
-    peers: HashMap<PeerId, Peer>,
+    peers: BTreeMap<PeerId, Peer>,
     next_id: u32,
     timers: BTreeSet<(Instant, PeerId)>,
     events: VecDeque<RouterEvent>,
@@ -195,7 +195,7 @@ impl Router {
     pub fn new(config: RouterConfig) -> Self {
         Self {
             config,
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             next_id: 1,
             timers: BTreeSet::new(),
             events: VecDeque::new(),
