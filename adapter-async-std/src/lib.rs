@@ -45,4 +45,4 @@ pub use reqchan_driver::client::{
     BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, Transport,
     live_drivers,
 };
-pub use runtime::{AsyncStdRuntime, AsyncStdStream, Sleep};
+pub use runtime::{AsyncStdListener, AsyncStdRuntime, AsyncStdStream, Sleep};

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use futures::FutureExt;
@@ -26,6 +26,8 @@ impl Runtime for AsyncStdRuntime {
 
     type Stream = AsyncStdStream;
 
+    type Listener = AsyncStdListener;
+
     fn connect_tcp(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<AsyncStdStream>> {
         async move {
             let stream = async_std::net::TcpStream::connect((host.as_str(), port)).await?;
@@ -37,6 +39,44 @@ impl Runtime for AsyncStdRuntime {
 
     fn connect_unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<AsyncStdStream>> {
         async move { async_std::os::unix::net::UnixStream::connect(path).await.map(AsyncStdStream::Unix) }.boxed()
+    }
+
+    fn bind_tcp(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<(AsyncStdListener, u16)>> {
+        async move {
+            let address = async_std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .await?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for the host"))?;
+            let listener = async_io::Async::<std::net::TcpListener>::bind(address)?;
+            let port = listener.get_ref().local_addr()?.port();
+            Ok((AsyncStdListener::Tcp(listener), port))
+        }
+        .boxed()
+    }
+
+    fn bind_unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<AsyncStdListener>> {
+        async move { async_io::Async::<std::os::unix::net::UnixListener>::bind(path).map(AsyncStdListener::Unix) }
+            .boxed()
+    }
+
+    fn poll_accept(&self, listener: &mut AsyncStdListener, cx: &mut Context<'_>) -> Poll<io::Result<AsyncStdStream>> {
+        loop {
+            let accepted = match listener {
+                AsyncStdListener::Tcp(l) => l.get_ref().accept().and_then(|(stream, _)| {
+                    stream.set_nodelay(true)?;
+                    Ok(AsyncStdStream::Tcp(stream.into()))
+                }),
+                AsyncStdListener::Unix(l) => l.get_ref().accept().map(|(stream, _)| AsyncStdStream::Unix(stream.into())),
+            };
+            match accepted {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+            match listener {
+                AsyncStdListener::Tcp(l) => ready!(l.poll_readable(cx))?,
+                AsyncStdListener::Unix(l) => ready!(l.poll_readable(cx))?,
+            }
+        }
     }
 
     /// async-std's global executor is always there (it starts on first use).
@@ -70,6 +110,15 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(&mut self.0).poll(cx).map(|_| ())
     }
+}
+
+/// A listening socket on async-std's reactor.
+#[derive(Debug)]
+pub enum AsyncStdListener {
+    /// TCP.
+    Tcp(async_io::Async<std::net::TcpListener>),
+    /// A Unix stream socket.
+    Unix(async_io::Async<std::os::unix::net::UnixListener>),
 }
 
 /// A connected async-std stream (its types are already `futures` byte streams).

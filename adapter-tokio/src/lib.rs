@@ -66,4 +66,4 @@ pub use reqchan_driver::client::{
 };
 pub use reqchan_driver::server::Reply;
 pub use runtime::TokioRuntime;
-pub use stream::TokioStream;
+pub use stream::{TokioListener, TokioStream};

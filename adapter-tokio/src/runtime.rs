@@ -3,15 +3,16 @@
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use reqchan_driver::Runtime;
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::runtime::Handle;
 
-use crate::stream::TokioStream;
+use crate::stream::{TokioListener, TokioStream};
 
 /// A tokio runtime, by its [`Handle`]: driver tasks are spawned on it and its timer
 /// wakes them.
@@ -39,6 +40,8 @@ impl Runtime for TokioRuntime {
 
     type Stream = TokioStream;
 
+    type Listener = TokioListener;
+
     fn connect_tcp(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<TokioStream>> {
         let handle = self.handle.clone();
         async move {
@@ -60,6 +63,39 @@ impl Runtime for TokioRuntime {
             handle.spawn(connect).await.unwrap_or_else(|e| Err(io::Error::other(e)))
         }
         .boxed()
+    }
+
+    fn bind_tcp(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<(TokioListener, u16)>> {
+        let handle = self.handle.clone();
+        async move {
+            // Spawned on our runtime: its reactor owns the listener.
+            let bind = async move {
+                let listener = TcpListener::bind((host.as_str(), port)).await?;
+                let port = listener.local_addr()?.port();
+                Ok((TokioListener::Tcp(listener), port))
+            };
+            handle.spawn(bind).await.unwrap_or_else(|e| Err(io::Error::other(e)))
+        }
+        .boxed()
+    }
+
+    fn bind_unix(&self, path: PathBuf) -> BoxFuture<'static, io::Result<TokioListener>> {
+        let handle = self.handle.clone();
+        async move {
+            let bind = async move { UnixListener::bind(path).map(TokioListener::Unix) };
+            handle.spawn(bind).await.unwrap_or_else(|e| Err(io::Error::other(e)))
+        }
+        .boxed()
+    }
+
+    fn poll_accept(&self, listener: &mut TokioListener, cx: &mut Context<'_>) -> Poll<io::Result<TokioStream>> {
+        Poll::Ready(match listener {
+            TokioListener::Tcp(l) => ready!(l.poll_accept(cx)).and_then(|(stream, _)| {
+                stream.set_nodelay(true)?;
+                Ok(TokioStream::Tcp(stream))
+            }),
+            TokioListener::Unix(l) => ready!(l.poll_accept(cx)).map(|(stream, _)| TokioStream::Unix(stream)),
+        })
     }
 
     fn current() -> Option<Self> {

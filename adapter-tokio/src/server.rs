@@ -230,7 +230,9 @@ where
         .name("reqchan-server".to_owned())
         .spawn(move || {
             runtime.block_on(async move {
-                let bound = match BoundServer::bind(kind, &endpoint_owned).await {
+                let handle = tokio::runtime::Handle::current();
+                let runtime = TokioRuntime::from_handle(handle.clone());
+                let bound = match BoundServer::bind(runtime, kind, &endpoint_owned, options).await {
                     Ok(bound) => bound,
                     Err(e) => {
                         let _ = bound_tx.send(Err(e));
@@ -238,12 +240,11 @@ where
                     }
                 };
                 let _ = bound_tx.send(Ok((bound.endpoint().to_owned(), bound.stats())));
-                let handle = tokio::runtime::Handle::current();
                 let stop = async move {
                     // A dropped handle counts as a shutdown request.
                     let _ = stop_rx.await;
                 };
-                let result = bound.serve(TokioRuntime::from_handle(handle.clone()), options, handler, stop).await;
+                let result = bound.serve(handler, stop).await;
                 let started = Instant::now();
                 let flushed = wait_for_tasks(&handle, started + FLUSH_TIMEOUT).await;
                 let _ =

@@ -1,5 +1,5 @@
 //! tokio's TCP and Unix streams as the `futures` byte streams the wire transport reads
-//! and writes.
+//! and writes, and its listeners.
 
 use std::io;
 use std::pin::Pin;
@@ -7,7 +7,16 @@ use std::task::{Context, Poll, ready};
 
 use futures::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncRead as _, AsyncWrite as _, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// A listening tokio socket.
+#[derive(Debug)]
+pub enum TokioListener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A Unix stream socket.
+    Unix(UnixListener),
+}
 
 /// A connected tokio stream.
 #[derive(Debug)]

@@ -1,7 +1,6 @@
 //! Runtime-agnostic drivers that run reqchan's sans-IO core over sockets: our own wire
-//! (the runtime's streams and `reqchan_core::wire`) and, with the `zeromq-tokio` or
-//! `zeromq-async-std` feature, the `zeromq` crate (zmq.rs), which the reply server
-//! still needs.
+//! (the runtime's streams and `reqchan_core::wire`, the default) and, with the
+//! `zeromq-tokio` or `zeromq-async-std` feature, the `zeromq` crate (zmq.rs).
 //!
 //! A driver owns the sockets and one timer, feeds the core every input with the current
 //! time, and drains the core's outputs after each input. It holds no protocol logic:
@@ -9,9 +8,10 @@
 
 pub mod client;
 mod runtime;
-#[cfg(feature = "zeromq")]
 pub mod server;
 mod timer;
+mod transport;
 mod watch;
 
 pub use runtime::Runtime;
+pub use transport::Transport;

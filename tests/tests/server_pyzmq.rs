@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqchan_core::codec::{BAD_LOAD_REPLY, HANDLER_EXCEPTION_REPLY, Value};
 use reqchan_tests::python::{PythonPeer, python};
 use reqchan_tests::within;
+use reqchan_tokio::Transport;
 use reqchan_tokio::server::{self, IncomingRequest, Reply, ServerConfig, ServerHandle, ServerOptions, SocketKind};
 
 const LOCAL: &str = "tcp://127.0.0.1:0";
@@ -214,8 +215,10 @@ async fn shutdown_grace_cuts_slow_handlers_off_with_an_exception_reply_not_silen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rep_server_survives_a_peer_that_vanishes_mid_frame_without_spinning() {
-    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, SocketKind::Rep)).await.unwrap();
+async fn a_zmqrs_rep_server_survives_a_peer_that_vanishes_mid_frame_without_spinning() {
+    let options = ServerOptions::default().transport(Transport::ZeroMq);
+    let bind = server::bind(LOCAL, SocketKind::Rep, options, reqchan_cli::echo);
+    let server = within(LIMIT, "bind", bind).await.unwrap();
     let Some(mut peer) = client(server.endpoint(), &["midframe-then-req", "20"]).await else { return };
     let lines = within(LIMIT, "midframe-then-req", lines_until_done(&mut peer)).await;
     assert_eq!(lines[0], "poisoned");
@@ -237,4 +240,19 @@ async fn a_rep_server_survives_a_peer_that_vanishes_mid_frame_without_spinning()
     // Without the guard zmq.rs REP reports the error ~160,000 times a second.
     assert!(driver.recv_errors < 200, "the receive loop did not spin: {driver:?}");
     assert_eq!(driver.recv_errors, errors_after_recreate, "no errors once the socket was replaced: {driver:?}");
+}
+
+/// Over our wire a peer that vanishes mid-frame costs only its own connection: no
+/// receive error, no pause, no socket re-creation, and every later request is answered.
+#[tokio::test]
+async fn a_rep_server_on_our_wire_drops_a_peer_that_vanishes_mid_frame_and_nothing_else() {
+    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, SocketKind::Rep)).await.unwrap();
+    let Some(mut peer) = client(server.endpoint(), &["midframe-then-req", "20"]).await else { return };
+    let lines = within(LIMIT, "midframe-then-req", lines_until_done(&mut peer)).await;
+    assert_eq!(lines[0], "poisoned");
+    assert_eq!(lines[1], "ok 20", "every request after the poisoned peer is answered: {lines:?}");
+    let report = stop(server).await;
+    let driver = report.stats.driver;
+    assert_eq!((driver.recv_errors, driver.recv_pauses, driver.sockets_recreated), (0, 0, 0), "{driver:?}");
+    assert!(driver.connections_accepted >= 2, "{driver:?}");
 }

@@ -1,6 +1,7 @@
 //! How a channel is set up: the core's [`ClientConfig`], the socket settings, the seed
 //! and the reply decoding budget, each with a setter.
 
+use crate::Transport;
 use std::time::Duration;
 
 use reqchan_core::client::{Backoff, ClientConfig, ExponentialBackoff, LockstepFraming, Mode};
@@ -33,20 +34,6 @@ pub struct ChannelConfig {
     pub(crate) heartbeat: Option<Duration>,
 }
 
-/// What carries a channel's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Transport {
-    /// The `zeromq` crate (zmq.rs 0.7): the default for now.
-    #[default]
-    ZeroMq,
-    /// Our own wire: the runtime's TCP or Unix stream and the core's ZMTP 3.1 state
-    /// machine, which checks every limit at the frame header (a hostile length ends the
-    /// connection, never the process), answers libzmq's heartbeats and can send its
-    /// own ([`ChannelConfig::heartbeat`]).
-    Wire,
-}
-
 impl Default for ChannelConfig {
     fn default() -> Self {
         Self {
@@ -54,7 +41,7 @@ impl Default for ChannelConfig {
             seed: None,
             connect_timeout: Duration::from_secs(5),
             decode: DecodeLimits::default(),
-            transport: Transport::ZeroMq,
+            transport: Transport::Wire,
             heartbeat: None,
         }
     }
@@ -155,7 +142,7 @@ impl ChannelConfig {
         self
     }
 
-    /// Sets what carries the channel's bytes (default: [`Transport::ZeroMq`]).
+    /// Sets what carries the channel's bytes (default: [`Transport::Wire`]).
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self

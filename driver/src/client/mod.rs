@@ -2,14 +2,13 @@
 //! [`Client`](reqchan_core::client::Client) over a connection to the server.
 //!
 //! # Transports
-//! - [`Transport::ZeroMq`] (the default for now, with the `zeromq-*` feature): a zmq.rs
-//!   DEALER socket.
-//! - [`Transport::Wire`]: our own wire: the runtime's TCP or Unix stream
+//! - [`Transport::Wire`] (the default): our own wire: the runtime's TCP or Unix stream
 //!   ([`Runtime::connect_tcp`](crate::Runtime::connect_tcp)) driven through the core's
 //!   ZMTP state machine ([`reqchan_core::wire`]). Connecting includes the handshake; a
 //!   frame header declaring too much ends that connection (never the process); libzmq's
 //!   heartbeats are answered, and [`ChannelConfig::heartbeat`] sends ours, so a peer that
 //!   vanished without closing is lost after about twice the interval.
+//! - [`Transport::ZeroMq`] (with a `zeromq-*` feature): a zmq.rs DEALER socket.
 //!
 //! # How it runs
 //! [`Channel::connect`] starts one driver task on a [`Runtime`](crate::Runtime). The task
@@ -71,11 +70,12 @@ mod service;
 mod socket;
 mod state;
 mod task;
-mod wire;
+pub(crate) mod wire;
 #[cfg(feature = "zeromq")]
 mod zmq;
 
-pub use config::{ChannelConfig, Transport};
+pub use crate::Transport;
+pub use config::ChannelConfig;
 pub use error::{BuildError, Error};
 pub use handle::{Channel, ReplyFuture, ResponseFuture};
 pub use key::ChannelKey;

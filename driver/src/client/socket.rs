@@ -10,11 +10,11 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use reqchan_core::client::{ConnectError, ConnectErrorKind, RequestId};
 
-use super::config::Transport;
 use super::wire::{self, Address, WireConn, WireOutcome};
 #[cfg(feature = "zeromq")]
 use super::zmq;
 use crate::Runtime;
+use crate::Transport;
 
 /// The kind of a failed connect's OS error, whichever transport saw it. A missing path
 /// only means "no such ipc path" for an ipc endpoint.

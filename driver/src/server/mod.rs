@@ -1,5 +1,7 @@
-//! The reply server's drive loop over a zmq.rs ROUTER or REP socket, for any
-//! [`Runtime`](crate::Runtime).
+//! The reply server's drive loop over a ROUTER or REP socket, for any
+//! [`Runtime`](crate::Runtime): our own wire by default ([`Transport::Wire`]: the
+//! runtime's listener and streams, and the core's [`Router`](reqchan_core::wire::Router)),
+//! or zmq.rs with a `zeromq-*` feature.
 //!
 //! [`BoundServer::bind`] binds the socket; [`BoundServer::serve`] runs the core
 //! [`Server`](reqchan_core::server::Server) over it until the shutdown future
@@ -13,7 +15,14 @@
 //!   error or a panic (caught, also when calling the handler) becomes Salt's
 //!   handler-exception reply and the server keeps serving. A handler still running
 //!   when its request is answered without it (timeout, shutdown) is aborted.
-//! - **Receive errors** go through a guard: an isolated one is retried at once, a run
+//! - **Our wire**: every connection's ZMTP state lives in the core's router; a peer
+//!   that breaks the protocol or a limit (a frame header declaring 2^40 bytes, a bad
+//!   greeting, an incompatible socket type, a handshake not done within
+//!   `handshake_timeout`, silence beyond the heartbeat) loses its own connection and
+//!   nothing else; each peer's unwritten replies are bounded; accept errors pause
+//!   accepting; violations are reported at most ten times a second. On shutdown the
+//!   listener closes and queued replies are written within `linger`.
+//! - **zmq.rs receive errors** go through a guard: an isolated one is retried at once, a run
 //!   of them pauses the receive loop (1 ms doubling to 100 ms), and a REP socket that
 //!   keeps failing — zmq.rs 0.7's REP reports the same error ~160,000 times a second
 //!   after a peer vanished mid-frame — is closed and bound again (at most 5 times a
@@ -42,8 +51,12 @@ mod handler;
 mod socket;
 mod stats;
 mod task;
+mod wire;
+#[cfg(feature = "zeromq")]
+mod zmq;
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,7 +66,9 @@ pub use reqchan_core::server::{
 };
 pub use socket::SocketKind;
 pub use stats::{DriverStats, ServeReport, StatsHandle};
+pub use wire::LOGS_PER_SECOND;
 
+pub use crate::Transport;
 use socket::ServerSocket;
 
 /// A callback for [`DriverEvent`]s (logging).
@@ -67,10 +82,22 @@ pub struct ServerOptions {
     pub core: ServerConfig,
     /// How long running handlers may finish after shutdown begins. Default: 5 s.
     pub shutdown_grace: Duration,
-    /// How long one send may wait for room in a peer's queue. Default: 5 s.
+    /// zmq.rs only: how long one send may wait for room in a peer's queue. Default: 5 s.
+    /// (Our wire bounds each peer's unwritten replies instead, and never waits.)
     pub send_timeout: Duration,
     /// Where events go. Default: nowhere (they are still counted).
     pub on_event: Option<EventSink>,
+    /// What carries the bytes. Default: [`Transport::Wire`].
+    pub transport: Transport,
+    /// Our wire: send a ZMTP PING to each peer this often, and drop a peer silent for
+    /// as long after one. Default: none.
+    pub heartbeat: Option<Duration>,
+    /// Our wire: connections at once; more are closed when accepted. Default: 10,000.
+    pub max_connections: usize,
+    /// Our wire: how long a new connection has to complete its handshake. Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// Our wire: how long shutdown waits for queued replies to be written. Default: 5 s.
+    pub linger: Duration,
 }
 
 impl Default for ServerOptions {
@@ -80,6 +107,11 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(5),
             send_timeout: Duration::from_secs(5),
             on_event: None,
+            transport: Transport::Wire,
+            heartbeat: None,
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            linger: Duration::from_secs(5),
         }
     }
 }
@@ -102,6 +134,36 @@ impl ServerOptions {
         self
     }
 
+    /// Sets [`transport`](Self::transport).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Sets [`heartbeat`](Self::heartbeat).
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = Some(interval);
+        self
+    }
+
+    /// Sets [`max_connections`](Self::max_connections).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Self::handshake_timeout).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`linger`](Self::linger).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
     /// Sets [`on_event`](Self::on_event).
     pub fn event_sink(mut self, sink: EventSink) -> Self {
         self.on_event = Some(sink);
@@ -116,6 +178,11 @@ impl fmt::Debug for ServerOptions {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("send_timeout", &self.send_timeout)
             .field("on_event", &self.on_event.as_ref().map(|_| "Fn"))
+            .field("transport", &self.transport)
+            .field("heartbeat", &self.heartbeat)
+            .field("max_connections", &self.max_connections)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("linger", &self.linger)
             .finish()
     }
 }
@@ -132,6 +199,16 @@ pub enum DriverEvent {
     SendFailed(String),
     /// The socket kept failing and was replaced by a new one on the same endpoint.
     SocketRecreated,
+    /// Our wire: a peer's connection was ended for breaking the protocol or a limit,
+    /// or for silence (which peer, and why).
+    PeerDropped(String),
+    /// Our wire: a connection was closed as soon as accepted (too many).
+    ConnectionRefused(String),
+    /// Our wire: accepting failed (accepting pauses a while).
+    AcceptError(String),
+    /// This many reports were left out in the last second (beyond
+    /// [`LOGS_PER_SECOND`]); they are still counted.
+    Suppressed(u64),
 }
 
 impl fmt::Display for DriverEvent {
@@ -143,6 +220,10 @@ impl fmt::Display for DriverEvent {
             Self::SocketRecreated => {
                 f.write_str("socket kept failing: replaced it with a new one on the same endpoint")
             }
+            Self::PeerDropped(e) => write!(f, "dropped a connection: {e}"),
+            Self::ConnectionRefused(e) => write!(f, "refused a connection: {e}"),
+            Self::AcceptError(e) => write!(f, "accept failed: {e}"),
+            Self::Suppressed(n) => write!(f, "{n} more such reports in the last second, not shown"),
         }
     }
 }
@@ -153,8 +234,8 @@ impl fmt::Display for DriverEvent {
 pub struct BindError {
     /// The endpoint asked for.
     pub endpoint: String,
-    /// zmq.rs's error.
-    pub source: zeromq::ZmqError,
+    /// Why.
+    pub source: io::Error,
 }
 
 impl fmt::Display for BindError {
@@ -198,27 +279,30 @@ impl std::error::Error for ServeError {
 }
 
 /// A bound server socket, ready to [`serve`](Self::serve).
-pub struct BoundServer {
-    socket: ServerSocket,
+pub struct BoundServer<R: crate::Runtime> {
+    runtime: R,
+    options: ServerOptions,
+    socket: ServerSocket<R>,
     kind: SocketKind,
     endpoint: String,
     stats: StatsHandle,
 }
 
-impl fmt::Debug for BoundServer {
+impl<R: crate::Runtime> fmt::Debug for BoundServer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoundServer").field("kind", &self.kind).field("endpoint", &self.endpoint).finish()
     }
 }
 
-impl BoundServer {
-    /// Binds a `kind` socket to `endpoint` (e.g. `tcp://127.0.0.1:0`). Must run inside
-    /// the runtime that will serve: zmq.rs spawns its accept task there.
-    pub async fn bind(kind: SocketKind, endpoint: &str) -> Result<Self, BindError> {
-        let (socket, resolved) = ServerSocket::bind(kind, endpoint)
+impl<R: crate::Runtime> BoundServer<R> {
+    /// Binds a `kind` socket to `endpoint` (e.g. `tcp://127.0.0.1:0`) on `runtime`,
+    /// over `options.transport`. Must run inside the runtime that will serve (zmq.rs
+    /// spawns its accept task there).
+    pub async fn bind(runtime: R, kind: SocketKind, endpoint: &str, options: ServerOptions) -> Result<Self, BindError> {
+        let (socket, resolved) = ServerSocket::bind(&runtime, kind, endpoint, &options)
             .await
             .map_err(|source| BindError { endpoint: endpoint.to_owned(), source })?;
-        Ok(Self { socket, kind, endpoint: resolved, stats: StatsHandle::default() })
+        Ok(Self { runtime, options, socket, kind, endpoint: resolved, stats: StatsHandle::default() })
     }
 
     /// The resolved endpoint (a port 0 bind shows the real port).
@@ -238,18 +322,11 @@ impl BoundServer {
 
     /// Serves requests with `handler` until `shutdown` completes, then shuts down
     /// gracefully (see the [module docs](self)) and returns the final counters.
-    pub async fn serve<R, H, S>(
-        self,
-        runtime: R,
-        options: ServerOptions,
-        handler: H,
-        shutdown: S,
-    ) -> Result<ServeReport, ServeError>
+    pub async fn serve<H, S>(self, handler: H, shutdown: S) -> Result<ServeReport, ServeError>
     where
-        R: crate::Runtime,
         H: Handler,
         S: std::future::Future<Output = ()> + Send,
     {
-        task::run(self, runtime, options, handler, shutdown).await
+        task::run(self, handler, shutdown).await
     }
 }

@@ -1,20 +1,18 @@
-//! The zmq.rs socket a server drives: a ROUTER split into halves, or a REP.
+//! What a server listens with: our own wire (the default) or, with the `zeromq`
+//! feature, a zmq.rs socket; and the socket kinds both offer.
 
-use std::future::Future;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, ready};
+use std::io;
 
-use bytes::Bytes;
-use futures::FutureExt;
-use futures::future::{self, BoxFuture, Either};
-use futures::stream::{self, Stream, StreamExt};
-use reqchan_core::server::Framing;
-use zeromq::{
-    RepSocket, RouterRecvHalf, RouterSendHalf, RouterSocket, Socket, SocketRecv, SocketSend, ZmqError, ZmqMessage,
-    ZmqResult,
-};
+use reqchan_core::server::{Framing, ServerConfig};
+use reqchan_core::wire::{Heartbeat, RouterConfig, SocketType, WireConfig};
 
-/// Which zmq socket type serves the requests.
+use super::ServerOptions;
+use super::wire::WireSocket;
+#[cfg(feature = "zeromq")]
+use super::zmq::ZmqSocket;
+use crate::{Runtime, Transport};
+
+/// Which socket type serves the requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SocketKind {
@@ -24,201 +22,85 @@ pub enum SocketKind {
     Rep,
 }
 
-impl SocketKind {
-    /// How this kind of socket presents messages to the server core.
-    pub fn framing(self) -> Framing {
-        match self {
-            SocketKind::Router => Framing::Routed,
-            SocketKind::Rep => Framing::Bare,
-        }
-    }
-}
-
-type Inbound = Pin<Box<dyn Stream<Item = ZmqResult<ZmqMessage>> + Send>>;
-type RouterSend = BoxFuture<'static, (RouterSendHalf, SendOutcome)>;
-type RepRecv = BoxFuture<'static, (RepSocket, ZmqResult<ZmqMessage>)>;
-type RepSend = BoxFuture<'static, (RepSocket, SendOutcome)>;
-
-/// How one send ended.
+/// How one zmq.rs send ended.
+#[cfg_attr(not(feature = "zeromq"), allow(dead_code))]
 pub(crate) enum SendOutcome {
     /// Handed to the socket (for ROUTER: queued for the peer's writer task).
     Sent,
     /// The socket refused it (the peer is gone).
-    Failed(ZmqError),
+    Failed(String),
     /// No room for it within the send timeout (the peer stopped reading): given up.
     TimedOut,
 }
 
-/// A bound server socket, driven by polling: a receive and a send can each be in
-/// progress, and the drive loop keeps polling both, so a slow send never stops the
-/// socket from receiving (ROUTER) and nothing is ever awaited inline.
-pub(crate) enum ServerSocket {
-    /// The halves of a ROUTER: the receive half inside a stream (a pending receive is
-    /// resumed, never lost), the send half idle or inside the send in progress.
-    Router { inbound: Inbound, idle: Option<RouterSendHalf>, sending: Option<RouterSend> },
-    /// A REP socket is lockstep: it is idle, or owned by the one receive or the one
-    /// send in progress.
-    Rep { idle: Option<RepSocket>, receiving: Option<RepRecv>, sending: Option<RepSend> },
+/// A bound server socket.
+pub(crate) enum ServerSocket<R: Runtime> {
+    /// zmq.rs.
+    #[cfg(feature = "zeromq")]
+    Zmq(ZmqSocket),
+    /// Our wire: boxed, it holds the read buffer and every connection.
+    Wire(Box<WireSocket<R>>),
 }
 
-impl ServerSocket {
-    /// Binds a new socket of `kind` to `endpoint`; returns it and the resolved
-    /// endpoint (port 0 becomes the real port).
-    pub(crate) async fn bind(kind: SocketKind, endpoint: &str) -> ZmqResult<(Self, String)> {
-        match kind {
-            SocketKind::Router => {
-                let mut socket = RouterSocket::new();
-                let resolved = socket.bind(endpoint).await?;
-                let (send, recv) = socket.split();
-                let inbound = stream::unfold(recv, |mut recv: RouterRecvHalf| async move {
-                    let message = recv.recv().await;
-                    Some((message, recv))
-                });
-                let socket = Self::Router { inbound: Box::pin(inbound), idle: Some(send), sending: None };
-                Ok((socket, resolved.to_string()))
+impl<R: Runtime> ServerSocket<R> {
+    /// Binds a `kind` socket to `endpoint` over `options.transport`; returns it and the
+    /// resolved endpoint (port 0 becomes the real port).
+    pub(crate) async fn bind(
+        runtime: &R,
+        kind: SocketKind,
+        endpoint: &str,
+        options: &ServerOptions,
+    ) -> io::Result<(Self, String)> {
+        match options.transport {
+            Transport::Wire => {
+                let config = router_config(kind, options);
+                let (socket, resolved) = WireSocket::bind(runtime.clone(), endpoint, config).await?;
+                Ok((Self::Wire(Box::new(socket)), resolved))
             }
-            SocketKind::Rep => {
-                let mut socket = RepSocket::new();
-                let resolved = socket.bind(endpoint).await?;
-                Ok((Self::Rep { idle: Some(socket), receiving: None, sending: None }, resolved.to_string()))
+            #[cfg(feature = "zeromq")]
+            Transport::ZeroMq => {
+                let (socket, resolved) =
+                    ZmqSocket::bind(kind, endpoint).await.map_err(|e| io::Error::other(e.to_string()))?;
+                Ok((Self::Zmq(socket), resolved))
             }
+            #[cfg(not(feature = "zeromq"))]
+            Transport::ZeroMq => Err(io::Error::new(io::ErrorKind::Unsupported, "built without the zeromq transport")),
         }
     }
 
-    /// Whether a send is in progress.
-    pub(crate) fn is_sending(&self) -> bool {
-        match self {
-            Self::Router { sending, .. } => sending.is_some(),
-            Self::Rep { sending, .. } => sending.is_some(),
+    /// How this socket presents messages to the server core. Our wire always hands
+    /// over the routing id (a REP over our wire is a ROUTER serving one request at a
+    /// time: see [`core_config`](Self::core_config)).
+    pub(crate) fn framing(&self, kind: SocketKind) -> Framing {
+        match (self, kind) {
+            #[cfg(feature = "zeromq")]
+            (Self::Zmq(_), SocketKind::Rep) => Framing::Bare,
+            _ => Framing::Routed,
         }
     }
 
-    /// Whether a send can start now.
-    pub(crate) fn can_send(&self) -> bool {
-        match self {
-            Self::Router { idle, .. } => idle.is_some(),
-            Self::Rep { idle, .. } => idle.is_some(),
-        }
-    }
-
-    /// Starts sending `frames`, given up after `timeout` (the future `timeout` resolves).
-    /// Call only when [`can_send`](Self::can_send).
-    pub(crate) fn start_send<T>(&mut self, frames: Vec<Bytes>, timeout: T)
-    where
-        T: Future<Output = ()> + Send + 'static,
-    {
-        let message = ZmqMessage::try_from(frames);
-        match self {
-            Self::Router { idle, sending, .. } => {
-                let Some(mut half) = idle.take() else { return };
-                *sending = Some(
-                    async move {
-                        let outcome = match message {
-                            Ok(message) => bounded_send(half.send(message), timeout).await,
-                            Err(_) => SendOutcome::Failed(ZmqError::Other("empty reply message")),
-                        };
-                        (half, outcome)
-                    }
-                    .boxed(),
-                );
-            }
-            Self::Rep { idle, sending, .. } => {
-                let Some(mut socket) = idle.take() else { return };
-                *sending = Some(
-                    async move {
-                        let outcome = match message {
-                            Ok(message) => bounded_send(socket.send(message), timeout).await,
-                            Err(_) => SendOutcome::Failed(ZmqError::Other("empty reply message")),
-                        };
-                        (socket, outcome)
-                    }
-                    .boxed(),
-                );
-            }
-        }
-    }
-
-    /// Progress on the send in progress; ready with its outcome when it ends.
-    pub(crate) fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<SendOutcome> {
-        match self {
-            Self::Router { idle, sending, .. } => {
-                let Some(future) = sending else { return Poll::Pending };
-                let (half, outcome) = ready!(future.poll_unpin(cx));
-                *sending = None;
-                *idle = Some(half);
-                Poll::Ready(outcome)
-            }
-            Self::Rep { idle, sending, .. } => {
-                let Some(future) = sending else { return Poll::Pending };
-                let (socket, outcome) = ready!(future.poll_unpin(cx));
-                *sending = None;
-                *idle = Some(socket);
-                Poll::Ready(outcome)
-            }
-        }
-    }
-
-    /// The next message's frames. Starts a receive if none is in progress; call only
-    /// while receiving is allowed.
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<ZmqResult<Vec<Bytes>>> {
-        match self {
-            Self::Router { inbound, .. } => match ready!(inbound.poll_next_unpin(cx)) {
-                Some(result) => Poll::Ready(result.map(ZmqMessage::into_vec)),
-                None => Poll::Ready(Err(ZmqError::NoMessage)),
-            },
-            Self::Rep { idle, receiving, .. } => {
-                if receiving.is_none() {
-                    // Idle (a send in progress owns the socket otherwise: not our turn).
-                    let Some(mut socket) = idle.take() else { return Poll::Pending };
-                    *receiving = Some(
-                        async move {
-                            let message = socket.recv().await;
-                            (socket, message)
-                        }
-                        .boxed(),
-                    );
-                }
-                let Some(future) = receiving else { return Poll::Pending };
-                let (socket, message) = ready!(future.poll_unpin(cx));
-                *receiving = None;
-                *idle = Some(socket);
-                Poll::Ready(message.map(ZmqMessage::into_vec))
-            }
-        }
-    }
-
-    /// Stops accepting connections and drops the socket. For REP this waits until the
-    /// listener is closed (so the endpoint can be bound again); every REP reply was
-    /// already flushed by its send. For ROUTER the listener and the connections close
-    /// when the halves drop; replies still queued are written by zmq.rs's per-peer
-    /// writer tasks, which run on until their queues are empty (the caller's runtime
-    /// must stay alive until then: see the tokio adapter).
-    pub(crate) async fn close(self) {
-        match self {
-            Self::Router { inbound, idle, sending } => {
-                drop(inbound);
-                drop(idle);
-                drop(sending);
-            }
-            Self::Rep { idle, receiving, sending } => {
-                drop((receiving, sending));
-                if let Some(socket) = idle {
-                    let _ = socket.close().await;
-                }
-            }
+    /// The core's configuration for this socket: a REP over our wire handles one
+    /// request at a time.
+    pub(crate) fn core_config(&self, kind: SocketKind, config: &ServerConfig) -> ServerConfig {
+        match (self, kind) {
+            (Self::Wire(_), SocketKind::Rep) => config.clone().max_concurrent(1),
+            _ => config.clone(),
         }
     }
 }
 
-/// `send`, given up when `timeout` resolves first.
-async fn bounded_send<F, T>(send: F, timeout: T) -> SendOutcome
-where
-    F: Future<Output = ZmqResult<()>>,
-    T: Future<Output = ()>,
-{
-    match future::select(pin!(send), pin!(timeout)).await {
-        Either::Left((Ok(()), _)) => SendOutcome::Sent,
-        Either::Left((Err(error), _)) => SendOutcome::Failed(error),
-        Either::Right(_) => SendOutcome::TimedOut,
-    }
+/// Our wire's settings for a server socket of `kind`.
+fn router_config(kind: SocketKind, options: &ServerOptions) -> RouterConfig {
+    let socket_type = match kind {
+        SocketKind::Router => SocketType::Router,
+        SocketKind::Rep => SocketType::Rep,
+    };
+    let mut wire = WireConfig::new(socket_type);
+    // Room for the envelope (request id, delimiter) on top of the payload limit.
+    wire.max_message_size = options.core.max_message_size.saturating_add(256);
+    wire.handshake_timeout = options.handshake_timeout;
+    wire.heartbeat = options.heartbeat.map(Heartbeat::every);
+    let mut config = RouterConfig::new(wire);
+    config.max_peers = options.max_connections;
+    config
 }

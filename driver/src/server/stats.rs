@@ -20,6 +20,20 @@ pub struct DriverStats {
     pub send_timeouts: u64,
     /// Handlers aborted because their request was answered without them.
     pub handlers_aborted: u64,
+    /// Our wire: connections accepted.
+    pub connections_accepted: u64,
+    /// Our wire: connections closed as soon as accepted (`max_connections`).
+    pub connections_refused: u64,
+    /// Our wire: connections open now.
+    pub connections_open: u64,
+    /// Our wire: connections ended for breaking the protocol or a limit.
+    pub peer_violations: u64,
+    /// Our wire: connections ended because their handshake or heartbeat timed out.
+    pub peer_timeouts: u64,
+    /// Our wire: accept errors (each pauses accepting).
+    pub accept_errors: u64,
+    /// Our wire: reports left out beyond the rate limit.
+    pub logs_suppressed: u64,
 }
 
 /// A snapshot of a server's counters.

@@ -12,15 +12,20 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::StreamExt;
 use futures::channel::mpsc;
-use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::future::{self, BoxFuture};
 use reqchan_core::server::{HandlerFailure, RequestToken, Server};
-use zeromq::ZmqResult;
 
 use super::guard::{GuardAction, RecvGuard};
 use super::handler::{Handler, Handlers, Outcome};
-use super::socket::{SendOutcome, ServerSocket, SocketKind};
+#[cfg(feature = "zeromq")]
+use super::socket::SendOutcome;
+use super::socket::{ServerSocket, SocketKind};
+use super::wire::WireSocket;
+#[cfg(feature = "zeromq")]
+use super::zmq::ZmqSocket;
 use super::{BindError, BoundServer, DriverEvent, DriverStats, ServeError, ServeReport, ServerOptions, StatsHandle};
 use crate::Runtime;
 use crate::timer::{DeadlineTimer, Fired};
@@ -28,23 +33,19 @@ use crate::timer::{DeadlineTimer, Fired};
 /// Inputs processed in one poll before the task yields to others.
 const BUDGET: usize = 256;
 
-type Rebind = BoxFuture<'static, ZmqResult<(ServerSocket, String)>>;
+type Rebind<R> = BoxFuture<'static, std::io::Result<(ServerSocket<R>, String)>>;
 
-pub(super) async fn run<R, H, S>(
-    bound: BoundServer,
-    runtime: R,
-    options: ServerOptions,
-    handler: H,
-    shutdown: S,
-) -> Result<ServeReport, ServeError>
+pub(super) async fn run<R, H, S>(bound: BoundServer<R>, handler: H, shutdown: S) -> Result<ServeReport, ServeError>
 where
     R: Runtime,
     H: Handler,
     S: Future<Output = ()> + Send,
 {
-    let BoundServer { socket, kind, endpoint, stats: live } = bound;
+    let BoundServer { runtime, options, socket, kind, endpoint, stats: live } = bound;
     let _counters_final_on_exit = live.end_on_drop();
-    let core = Server::new(kind.framing(), options.core.clone()).map_err(ServeError::Config)?;
+    let framing = socket.framing(kind);
+    let core = Server::new(framing, socket.core_config(kind, &options.core)).map_err(ServeError::Config)?;
+    let lockstep_socket = framing == reqchan_core::server::Framing::Bare;
     let (handlers, outcomes) = Handlers::new(handler);
     let mut task = ServerTask {
         runtime,
@@ -55,7 +56,8 @@ where
         endpoint,
         handlers,
         outcomes,
-        guard: RecvGuard::new(kind == SocketKind::Rep),
+        guard: RecvGuard::new(lockstep_socket),
+        lockstep_socket,
         outbox: VecDeque::new(),
         timer: DeadlineTimer::default(),
         pause: None,
@@ -76,8 +78,11 @@ struct ServerTask<R: Runtime, H: Handler, S> {
     options: ServerOptions,
     core: Server,
     /// `None` only while it is being re-created.
-    socket: Option<ServerSocket>,
+    socket: Option<ServerSocket<R>>,
+    #[cfg_attr(not(feature = "zeromq"), allow(dead_code))]
     kind: SocketKind,
+    /// A zmq.rs REP: its one socket sends and receives in turn.
+    lockstep_socket: bool,
     endpoint: String,
     handlers: Handlers<H>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
@@ -87,7 +92,7 @@ struct ServerTask<R: Runtime, H: Handler, S> {
     timer: DeadlineTimer<R>,
     /// Receiving pauses after a run of errors until this sleep ends.
     pause: Option<Pin<Box<R::Sleep>>>,
-    rebinding: Option<Rebind>,
+    rebinding: Option<Rebind<R>>,
     shutdown: Pin<Box<S>>,
     shutdown_seen: bool,
     stats: DriverStats,
@@ -105,6 +110,7 @@ where
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..BUDGET {
             let mut progress = self.poll_shutdown(cx);
+            progress |= self.poll_wire(cx);
             progress |= self.poll_outcomes(cx);
             progress |= self.poll_timer(cx);
             progress |= self.poll_pause(cx);
@@ -130,6 +136,23 @@ where
         self.core.shutdown(Instant::now(), self.options.shutdown_grace);
         self.drain();
         true
+    }
+
+    /// Our wire: accepts, reads, writes and connection timers; reports what it saw.
+    fn poll_wire(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(ServerSocket::Wire(wire)) = &mut self.socket else { return false };
+        let progress = wire.poll_io(cx);
+        let mut events = Vec::new();
+        while let Some(event) = wire.poll_event() {
+            events.push(event);
+        }
+        for event in events {
+            self.emit(event);
+        }
+        if progress {
+            self.publish();
+        }
+        progress
     }
 
     fn poll_outcomes(&mut self, cx: &mut Context<'_>) -> bool {
@@ -187,9 +210,35 @@ where
         true
     }
 
-    /// Progress on the send in progress; starts the next one from the outbox.
+    /// Our wire: hands every reply to its connection's output at once (each peer's is
+    /// bounded; one that cannot take it costs only that reply). zmq.rs: progress on the
+    /// send in progress, then the next one from the outbox.
+    #[cfg_attr(not(feature = "zeromq"), allow(unused_variables))]
     fn poll_sends(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(socket) = &mut self.socket else { return false };
+        match &mut self.socket {
+            Some(ServerSocket::Wire(wire)) => {
+                let progress = !self.outbox.is_empty();
+                let mut failed = Vec::new();
+                while let Some(frames) = self.outbox.pop_front() {
+                    if let Err(error) = wire.send(&frames) {
+                        failed.push(error);
+                    }
+                }
+                for error in failed {
+                    self.stats.send_errors += 1;
+                    self.emit(DriverEvent::SendFailed(error.to_string()));
+                }
+                progress
+            }
+            #[cfg(feature = "zeromq")]
+            Some(ServerSocket::Zmq(_)) => self.poll_zmq_sends(cx),
+            None => false,
+        }
+    }
+
+    #[cfg(feature = "zeromq")]
+    fn poll_zmq_sends(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(ServerSocket::Zmq(socket)) = &mut self.socket else { return false };
         let mut progress = false;
         if let Poll::Ready(outcome) = socket.poll_send(cx) {
             progress = true;
@@ -207,7 +256,8 @@ where
             }
             self.publish();
         }
-        let Some(socket) = &mut self.socket else { return progress };
+        #[cfg(feature = "zeromq")]
+        let Some(ServerSocket::Zmq(socket)) = &mut self.socket else { return progress };
         if socket.can_send()
             && let Some(frames) = self.outbox.pop_front()
         {
@@ -222,15 +272,26 @@ where
     /// Receives the next message when the core allows it (REP is lockstep; a
     /// shutting-down REP reads nothing more), unless paused after errors. REP also
     /// waits for its reply to leave: send and receive share its one socket.
+    #[cfg_attr(not(feature = "zeromq"), allow(unused_variables))]
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> bool {
         if self.pause.is_some() || !self.core.may_receive() {
             return false;
         }
-        if self.kind == SocketKind::Rep && (!self.outbox.is_empty() || self.sending()) {
+        if self.lockstep_socket && (!self.outbox.is_empty() || self.sending()) {
             return false;
         }
-        let Some(socket) = &mut self.socket else { return false };
-        let Poll::Ready(message) = socket.poll_recv(cx) else { return false };
+        let message = match &mut self.socket {
+            Some(ServerSocket::Wire(wire)) => match wire.next_message() {
+                Some(frames) => Ok(frames),
+                None => return false,
+            },
+            #[cfg(feature = "zeromq")]
+            Some(ServerSocket::Zmq(socket)) => match socket.poll_recv(cx) {
+                Poll::Ready(message) => message.map_err(|e| e.to_string()),
+                Poll::Pending => return false,
+            },
+            None => return false,
+        };
         let now = Instant::now();
         match message {
             Ok(frames) => {
@@ -240,25 +301,14 @@ where
             }
             Err(error) => {
                 self.stats.recv_errors += 1;
-                self.emit(DriverEvent::RecvError(error.to_string()));
+                self.emit(DriverEvent::RecvError(error));
                 match self.guard.on_error(now) {
                     GuardAction::Retry => {}
                     GuardAction::Pause(duration) => {
                         self.stats.recv_pauses += 1;
                         self.pause = Some(Box::pin(self.runtime.sleep_until(now + duration)));
                     }
-                    GuardAction::Recreate => {
-                        let (kind, endpoint) = (self.kind, self.endpoint.clone());
-                        if let Some(old) = self.socket.take() {
-                            self.rebinding = Some(
-                                async move {
-                                    old.close().await;
-                                    ServerSocket::bind(kind, &endpoint).await
-                                }
-                                .boxed(),
-                            );
-                        }
-                    }
+                    GuardAction::Recreate => self.recreate_socket(),
                 }
                 self.publish();
             }
@@ -266,8 +316,29 @@ where
         true
     }
 
+    /// Replaces a zmq.rs socket that keeps failing with a new one on the same endpoint.
+    fn recreate_socket(&mut self) {
+        #[cfg(feature = "zeromq")]
+        if let Some(ServerSocket::Zmq(old)) = self.socket.take() {
+            let (kind, endpoint) = (self.kind, self.endpoint.clone());
+            self.rebinding = Some(
+                async move {
+                    old.close().await;
+                    let (socket, resolved) =
+                        ZmqSocket::bind(kind, &endpoint).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+                    Ok((ServerSocket::Zmq(socket), resolved))
+                }
+                .boxed(),
+            );
+        }
+    }
+
     fn sending(&self) -> bool {
-        self.socket.as_ref().is_some_and(ServerSocket::is_sending)
+        match &self.socket {
+            #[cfg(feature = "zeromq")]
+            Some(ServerSocket::Zmq(socket)) => socket.is_sending(),
+            _ => false,
+        }
     }
 
     /// Carries out the core's outputs, in its documented order: transmits into the
@@ -292,7 +363,21 @@ where
     }
 
     fn publish(&self) {
-        self.live.set(ServeReport { core: *self.core.stats(), driver: self.stats });
+        self.live.set(ServeReport { core: *self.core.stats(), driver: self.driver_stats() });
+    }
+
+    /// The driver's counters, with our wire's.
+    fn driver_stats(&self) -> DriverStats {
+        let mut stats = self.stats;
+        if let Some(ServerSocket::Wire(wire)) = &self.socket {
+            wire.count_into(&mut stats);
+        }
+        stats
+    }
+
+    /// Keeps our wire's final counters (the socket is going away).
+    fn take_wire_stats(&mut self, wire: &WireSocket<R>) {
+        wire.count_into(&mut self.stats);
     }
 
     fn emit(&self, event: DriverEvent) {
@@ -301,10 +386,23 @@ where
         }
     }
 
-    /// After the loop: closes the socket, aborts what still runs, reports.
+    /// After the loop: closes the socket (our wire writes what is queued, within
+    /// `linger`), aborts what still runs, reports.
     async fn finish(mut self) -> Result<ServeReport, ServeError> {
-        if let Some(socket) = self.socket.take() {
-            socket.close().await;
+        match self.socket.take() {
+            Some(ServerSocket::Wire(mut wire)) => {
+                wire.close();
+                let flushed = future::poll_fn(|cx| {
+                    wire.poll_io(cx);
+                    if wire.is_closed() { Poll::Ready(()) } else { Poll::Pending }
+                });
+                let linger = self.runtime.sleep_until(Instant::now() + self.options.linger);
+                future::select(Box::pin(flushed), Box::pin(linger)).await;
+                self.take_wire_stats(&wire);
+            }
+            #[cfg(feature = "zeromq")]
+            Some(ServerSocket::Zmq(socket)) => socket.close().await,
+            None => {}
         }
         self.stats.handlers_aborted += self.handlers.abort_all() as u64;
         let report = ServeReport { core: *self.core.stats(), driver: self.stats };
