@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use hdrhistogram::Histogram;
 use reqchan_core::codec::{self, Crypt};
-use reqchan_tokio::server::{ServerHandle, SocketKind};
+use reqchan_tokio::server::{self, ServerError, ServerHandle, ServerOptions, SocketKind};
 use reqchan_tokio::{
     Channel, ChannelConfig, ClientStats, ConnectionState, Error, Mode, RequestError, RequestOptions, Value,
 };
@@ -165,11 +165,17 @@ fn kind(error: &Error) -> String {
     }
 }
 
+/// The embedded echo server, over the transport the client uses.
+async fn embedded_server(transport: reqchan_tokio::Transport) -> Result<ServerHandle, ServerError> {
+    let options = ServerOptions::default().transport(transport);
+    server::bind("tcp://127.0.0.1:0", SocketKind::Router, options, reqchan_cli::echo).await
+}
+
 /// Runs `reqchan bench`; returns the exit status.
 pub(crate) async fn run(args: BenchArgs) -> ExitCode {
     let (endpoint, embedded) = match &args.endpoint {
         Some(endpoint) => (endpoint.clone(), None),
-        None => match reqchan_cli::spawn_echo("tcp://127.0.0.1:0", SocketKind::Router).await {
+        None => match embedded_server(args.transport.transport.transport()).await {
             Ok(server) => (server.endpoint().to_owned(), Some(server)),
             Err(e) => {
                 eprintln!("reqchan bench: cannot start the embedded echo server: {e}");

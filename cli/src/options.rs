@@ -69,10 +69,11 @@ mod tests {
 /// How a client connects: `--transport` and `--heartbeat`, shared by `send` and `bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TransportArgs {
-    /// zmq (the zeromq crate) or wire (our own ZMTP over the runtime's stream: hostile
-    /// frame lengths end the connection, never the process; libzmq heartbeats answered).
-    #[arg(long, value_enum, default_value_t = TransportArg::Zmq)]
-    transport: TransportArg,
+    /// wire (our own ZMTP over the runtime's stream: hostile frame lengths end the
+    /// connection, never the process; libzmq heartbeats answered) or zmq (the zeromq
+    /// crate, zmq.rs).
+    #[arg(long, value_enum, default_value_t = TransportArg::Wire)]
+    pub(crate) transport: TransportArg,
     /// Seconds between ZMTP heartbeats (needs --transport wire); the peer is lost when
     /// nothing arrives within that long after one. Off when absent.
     #[arg(long, value_parser = seconds)]
@@ -84,11 +85,21 @@ pub(crate) struct TransportArgs {
 
 /// `--transport` on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum TransportArg {
-    /// The zeromq crate (zmq.rs).
-    Zmq,
+pub(crate) enum TransportArg {
     /// Our own wire.
     Wire,
+    /// The zeromq crate (zmq.rs).
+    Zmq,
+}
+
+impl TransportArg {
+    /// The transport it names.
+    pub(crate) fn transport(self) -> Transport {
+        match self {
+            Self::Wire => Transport::Wire,
+            Self::Zmq => Transport::ZeroMq,
+        }
+    }
 }
 
 impl TransportArgs {
@@ -99,8 +110,7 @@ impl TransportArgs {
             TransportArg::Zmq if self.heartbeat.is_some() => {
                 return Err("--heartbeat needs --transport wire (zmq.rs has no heartbeats)".to_owned());
             }
-            TransportArg::Zmq => config,
-            TransportArg::Wire => config.transport(Transport::Wire),
+            other => config.transport(other.transport()),
         };
         let config = match self.max_message_size {
             Some(bytes) => config.max_message_size(bytes as usize),

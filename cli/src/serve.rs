@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use reqchan_tokio::server::{self, Reply, ServerConfig, ServerError, ServerOptions, SocketKind};
 
-use crate::options::seconds;
+use crate::options::{TransportArg, seconds};
 
 /// Arguments of `reqchan serve`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +35,21 @@ pub(crate) struct ServeArgs {
     /// answered `{"msg": "bad load"}`.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=(1 << 32)))]
     pub(crate) max_message_size: Option<u64>,
+    /// wire (our own ZMTP: a peer that breaks the protocol or a limit loses its own
+    /// connection, nothing else) or zmq (the zeromq crate, zmq.rs).
+    #[arg(long, value_enum, default_value_t = TransportArg::Wire)]
+    pub(crate) transport: TransportArg,
+    /// Seconds between ZMTP heartbeats to each client (needs --transport wire); a client
+    /// silent for that long after one is dropped. Off when absent.
+    #[arg(long, value_parser = seconds)]
+    pub(crate) heartbeat: Option<Duration>,
+    /// Connections at once (needs --transport wire); more are closed when accepted.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
+    /// Seconds a new connection has to complete the ZMTP handshake (needs --transport
+    /// wire).
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    pub(crate) handshake_timeout: Duration,
     /// Misbehave on purpose, to test clients: wait this long before each reply.
     #[arg(long, value_parser = seconds)]
     pub(crate) delay: Option<Duration>,
@@ -94,6 +109,8 @@ pub(crate) enum SocketArg {
 /// Why `reqchan serve` failed.
 #[derive(Debug)]
 pub(crate) enum ServeCliError {
+    /// Options that do not go together.
+    Usage(String),
     /// Binding or running the server failed.
     Server(ServerError),
     /// The signal handlers could not be installed.
@@ -103,6 +120,7 @@ pub(crate) enum ServeCliError {
 impl fmt::Display for ServeCliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Usage(e) => f.write_str(e),
             Self::Server(e) => write!(f, "{e}"),
             Self::Signals(e) => write!(f, "cannot install SIGINT/SIGTERM handlers: {e}"),
         }
@@ -114,6 +132,7 @@ impl ServeCliError {
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
             Self::Server(ServerError::Bind(_)) => ExitCode::from(6),
+            Self::Usage(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }
@@ -137,9 +156,18 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
         // A dropped request is never answered while the server runs.
         core = core.request_timeout(reqchan_core::client::MAX_DURATION);
     }
-    let options = ServerOptions::new(core)
+    if args.transport == TransportArg::Zmq && args.heartbeat.is_some() {
+        return Err(ServeCliError::Usage("--heartbeat needs --transport wire (zmq.rs has no heartbeats)".to_owned()));
+    }
+    let mut options = ServerOptions::new(core)
         .shutdown_grace(Duration::from_secs(args.grace_secs))
+        .transport(args.transport.transport())
+        .max_connections(args.max_connections as usize)
+        .handshake_timeout(args.handshake_timeout)
         .event_sink(Arc::new(|event| eprintln!("reqchan serve: {event}")));
+    if let Some(interval) = args.heartbeat {
+        options = options.heartbeat(interval);
+    }
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let misbehaviour = Misbehaviour {
         delay: args.delay,
@@ -175,7 +203,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     };
     eprintln!("reqchan serve: {signal_name}: shutting down");
     let report = handle.shutdown().await.map_err(ServeCliError::Server)?;
-    let core = report.stats.core;
+    let (core, driver) = (report.stats.core, report.stats.driver);
     eprintln!(
         "reqchan serve: stopped: {} received, {} answered by the handler, {} bad load, {} busy, replies flushed: {}",
         core.received,
@@ -184,5 +212,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
         core.refused_queue_full + core.refused_shutting_down + core.refused_shutting_down_queued,
         report.flushed,
     );
+    if args.transport == TransportArg::Wire {
+        eprintln!(
+            "reqchan serve: connections: {} accepted, {} refused (too many), {} dropped for violations, {} timed out",
+            driver.connections_accepted, driver.connections_refused, driver.peer_violations, driver.peer_timeouts,
+        );
+    }
     Ok(())
 }

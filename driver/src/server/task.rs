@@ -30,8 +30,10 @@ use super::{BindError, BoundServer, DriverEvent, DriverStats, ServeError, ServeR
 use crate::Runtime;
 use crate::timer::{DeadlineTimer, Fired};
 
-/// Inputs processed in one poll before the task yields to others.
+/// Rounds of inputs in one poll before the task yields to others.
 const BUDGET: usize = 256;
+/// Inputs of one source taken in one round (handler results, received messages).
+const BATCH: usize = 64;
 
 type Rebind<R> = BoxFuture<'static, std::io::Result<(ServerSocket<R>, String)>>;
 
@@ -121,9 +123,11 @@ where
                 return Poll::Ready(());
             }
             if !progress {
+                self.flush_wire();
                 return Poll::Pending;
             }
         }
+        self.flush_wire();
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -155,10 +159,29 @@ where
         progress
     }
 
+    /// Our wire: writes the replies of this round (many per write) and reports what
+    /// that ended.
+    fn flush_wire(&mut self) {
+        let Some(ServerSocket::Wire(wire)) = &mut self.socket else { return };
+        wire.flush();
+        let mut events = Vec::new();
+        while let Some(event) = wire.poll_event() {
+            events.push(event);
+        }
+        for event in events {
+            self.emit(event);
+        }
+    }
+
+    /// Handler results, as many as are ready (up to a batch).
     fn poll_outcomes(&mut self, cx: &mut Context<'_>) -> bool {
-        let Poll::Ready(Some((token, result))) = self.outcomes.poll_next_unpin(cx) else { return false };
-        self.handle_outcome(token, result);
-        true
+        let mut progress = false;
+        for _ in 0..BATCH {
+            let Poll::Ready(Some((token, result))) = self.outcomes.poll_next_unpin(cx) else { break };
+            self.handle_outcome(token, result);
+            progress = true;
+        }
+        progress
     }
 
     fn handle_outcome(&mut self, token: RequestToken, result: Result<Bytes, HandlerFailure>) {
@@ -281,10 +304,19 @@ where
             return false;
         }
         let message = match &mut self.socket {
-            Some(ServerSocket::Wire(wire)) => match wire.next_message() {
-                Some(frames) => Ok(frames),
-                None => return false,
-            },
+            Some(ServerSocket::Wire(wire)) => {
+                let mut progress = false;
+                let now = Instant::now();
+                for _ in 0..BATCH {
+                    let Some(frames) = wire.next_message() else { break };
+                    self.core.handle_message(now, frames);
+                    progress = true;
+                }
+                if progress {
+                    self.drain();
+                }
+                return progress;
+            }
             #[cfg(feature = "zeromq")]
             Some(ServerSocket::Zmq(socket)) => match socket.poll_recv(cx) {
                 Poll::Ready(message) => message.map_err(|e| e.to_string()),
@@ -394,6 +426,7 @@ where
                 wire.close();
                 let flushed = future::poll_fn(|cx| {
                     wire.poll_io(cx);
+                    wire.flush();
                     if wire.is_closed() { Poll::Ready(()) } else { Poll::Pending }
                 });
                 let linger = self.runtime.sleep_until(Instant::now() + self.options.linger);

@@ -145,8 +145,9 @@ impl<R: Runtime> WireSocket<R> {
         Ok((socket, resolved))
     }
 
-    /// Makes progress on accepts, reads, writes and timers. Returns whether anything
-    /// moved.
+    /// Makes progress on accepts, reads, writes in progress and timers. Returns whether
+    /// anything moved. New output waits for [`flush`](Self::flush), so that replies
+    /// produced in one round leave together.
     pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>) -> bool {
         self.ready.task.register(cx.waker());
         let mut progress = self.poll_accept(cx);
@@ -155,8 +156,29 @@ impl<R: Runtime> WireSocket<R> {
         for peer in woken {
             progress |= self.poll_peer(peer);
         }
-        progress |= self.drain_router();
+        progress |= self.drain_events();
         progress
+    }
+
+    /// Writes what the router queued (each peer's replies in one buffer) and closes the
+    /// streams of finished connections. Call when a round of inputs is done.
+    pub(crate) fn flush(&mut self) {
+        while let Some((peer, bytes)) = self.router.poll_transmit() {
+            let Some(io) = self.peers.get_mut(&peer) else {
+                self.router.handle_written(peer);
+                continue;
+            };
+            // What does not fit now is written when the stream wakes us.
+            io.writing = Some((bytes, 0));
+            let waker = io.waker_handle.clone();
+            let mut cx = Context::from_waker(&waker);
+            match write_some(&mut io.stream, &mut io.writing, &mut cx) {
+                Ok(Written { done: true, .. }) => self.router.handle_written(peer),
+                Ok(_) => {}
+                Err(_) => self.drop_peer(peer),
+            }
+        }
+        self.drain_events();
     }
 
     /// The next message for the core: routing id first.
@@ -308,9 +330,9 @@ impl<R: Runtime> WireSocket<R> {
         self.router.handle_stream_closed(peer);
     }
 
-    /// Carries out what the router produced: messages to the inbox, closed peers
-    /// reported, bytes handed to their streams, finished streams closed.
-    fn drain_router(&mut self) -> bool {
+    /// Carries out what the router reported: messages to the inbox, closed peers
+    /// reported, finished streams closed.
+    fn drain_events(&mut self) -> bool {
         let mut progress = false;
         while let Some(event) = self.router.poll_event() {
             progress = true;
@@ -325,28 +347,9 @@ impl<R: Runtime> WireSocket<R> {
                 _ => {}
             }
         }
-        while let Some((peer, bytes)) = self.router.poll_transmit() {
-            progress = true;
-            let Some(io) = self.peers.get_mut(&peer) else {
-                self.router.handle_written(peer);
-                continue;
-            };
-            // Written at once; what does not fit is written when the stream wakes us.
-            io.writing = Some((bytes, 0));
-            let waker = io.waker_handle.clone();
-            let mut cx = Context::from_waker(&waker);
-            match write_some(&mut io.stream, &mut io.writing, &mut cx) {
-                Ok(Written { done: true, .. }) => self.router.handle_written(peer),
-                Ok(_) => {}
-                Err(_) => self.drop_peer(peer),
-            }
-        }
         while let Some(peer) = self.router.poll_close() {
             progress = true;
             self.peers.remove(&peer);
-        }
-        if self.listener.is_none() && self.peers.is_empty() {
-            self.close_listener();
         }
         progress
     }
