@@ -18,7 +18,9 @@ use futures::channel::mpsc;
 use futures::future::{self, BoxFuture};
 use reqchan_core::server::{HandlerFailure, RequestToken, Server};
 
-use super::guard::{GuardAction, RecvGuard};
+#[cfg(feature = "zeromq")]
+use super::guard::GuardAction;
+use super::guard::RecvGuard;
 use super::handler::{Handler, Handlers, Outcome};
 #[cfg(feature = "zeromq")]
 use super::socket::SendOutcome;
@@ -84,10 +86,12 @@ struct ServerTask<R: Runtime, H: Handler, S> {
     #[cfg_attr(not(feature = "zeromq"), allow(dead_code))]
     kind: SocketKind,
     /// A zmq.rs REP: its one socket sends and receives in turn.
+    #[cfg_attr(not(feature = "zeromq"), allow(dead_code))]
     lockstep_socket: bool,
     endpoint: String,
     handlers: Handlers<H>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
+    #[cfg_attr(not(feature = "zeromq"), allow(dead_code))]
     guard: RecvGuard,
     /// Replies waiting for the socket, oldest first.
     outbox: VecDeque<Vec<Bytes>>,
@@ -300,10 +304,7 @@ where
         if self.pause.is_some() || !self.core.may_receive() {
             return false;
         }
-        if self.lockstep_socket && (!self.outbox.is_empty() || self.sending()) {
-            return false;
-        }
-        let message = match &mut self.socket {
+        match &mut self.socket {
             Some(ServerSocket::Wire(wire)) => {
                 let mut progress = false;
                 let now = Instant::now();
@@ -315,15 +316,23 @@ where
                 if progress {
                     self.drain();
                 }
-                return progress;
+                progress
             }
             #[cfg(feature = "zeromq")]
-            Some(ServerSocket::Zmq(socket)) => match socket.poll_recv(cx) {
-                Poll::Ready(message) => message.map_err(|e| e.to_string()),
-                Poll::Pending => return false,
-            },
-            None => return false,
-        };
+            Some(ServerSocket::Zmq(_)) => self.poll_zmq_receive(cx),
+            None => false,
+        }
+    }
+
+    /// A zmq.rs REP also waits for its reply to leave: send and receive share its one
+    /// socket. Receive errors go through the guard.
+    #[cfg(feature = "zeromq")]
+    fn poll_zmq_receive(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.lockstep_socket && (!self.outbox.is_empty() || self.sending()) {
+            return false;
+        }
+        let Some(ServerSocket::Zmq(socket)) = &mut self.socket else { return false };
+        let Poll::Ready(message) = socket.poll_recv(cx) else { return false };
         let now = Instant::now();
         match message {
             Ok(frames) => {
@@ -333,7 +342,7 @@ where
             }
             Err(error) => {
                 self.stats.recv_errors += 1;
-                self.emit(DriverEvent::RecvError(error));
+                self.emit(DriverEvent::RecvError(error.to_string()));
                 match self.guard.on_error(now) {
                     GuardAction::Retry => {}
                     GuardAction::Pause(duration) => {
@@ -349,6 +358,7 @@ where
     }
 
     /// Replaces a zmq.rs socket that keeps failing with a new one on the same endpoint.
+    #[cfg(feature = "zeromq")]
     fn recreate_socket(&mut self) {
         #[cfg(feature = "zeromq")]
         if let Some(ServerSocket::Zmq(old)) = self.socket.take() {
