@@ -1,8 +1,10 @@
 //! Helpers for the integration tests: peers, ports, processes.
 
+pub mod binary;
 pub mod python;
 pub mod salt;
 pub mod zmqrs;
+pub mod zmtp;
 
 use std::future::Future;
 use std::time::Duration;

@@ -4,39 +4,15 @@
 //! The binary is built (or found up to date) with the same cargo and profile as this
 //! test, so the test never runs a stale binary.
 
-use std::path::PathBuf;
 use std::process::{Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use reqchan_tests::binary::reqchan;
 use reqchan_tests::python::{PythonPeer, python};
 use reqchan_tests::within;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const PEER: &str = "zmq_peer.py";
-
-/// Builds `reqchan` once per test run and returns its path.
-fn reqchan() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            // target/<profile>/deps/client_cli-<hash> -> target/<profile>/reqchan
-            let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").to_path_buf();
-            let mut build = std::process::Command::new(env!("CARGO"));
-            build.args(["build", "--quiet", "-p", "reqchan-cli", "--bin", "reqchan"]);
-            if profile_dir.file_name().is_some_and(|name| name == "release") {
-                build.arg("--release");
-            }
-            if let Some(target_dir) = profile_dir.parent() {
-                build.env("CARGO_TARGET_DIR", target_dir);
-            }
-            let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo build");
-            assert!(status.success(), "cargo build --bin reqchan failed");
-            profile_dir.join("reqchan")
-        })
-        .clone()
-}
 
 /// Starts `reqchan args` with `stdin`, its output piped; killed if dropped.
 fn spawn(args: &[&str], stdin: Stdio) -> tokio::process::Child {

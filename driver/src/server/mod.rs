@@ -207,7 +207,7 @@ pub enum DriverEvent {
     ConnectionRefused(String),
     /// Our wire: accepting failed (accepting pauses a while).
     AcceptError(String),
-    /// This many reports were left out in the last second (beyond
+    /// This many reports were left out of the last second's (beyond
     /// [`LOGS_PER_SECOND`]); they are still counted.
     Suppressed(u64),
 }
@@ -224,7 +224,7 @@ impl fmt::Display for DriverEvent {
             Self::PeerDropped(e) => write!(f, "dropped a connection: {e}"),
             Self::ConnectionRefused(e) => write!(f, "refused a connection: {e}"),
             Self::AcceptError(e) => write!(f, "accept failed: {e}"),
-            Self::Suppressed(n) => write!(f, "{n} more such reports in the last second, not shown"),
+            Self::Suppressed(n) => write!(f, "{n} more such reports in that second, not shown"),
         }
     }
 }

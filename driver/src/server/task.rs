@@ -441,6 +441,9 @@ where
                 });
                 let linger = self.runtime.sleep_until(Instant::now() + self.options.linger);
                 future::select(Box::pin(flushed), Box::pin(linger)).await;
+                while let Some(event) = wire.poll_event() {
+                    self.emit(event);
+                }
                 self.take_wire_stats(&wire);
             }
             #[cfg(feature = "zeromq")]

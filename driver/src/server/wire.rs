@@ -199,6 +199,7 @@ impl<R: Runtime> WireSocket<R> {
 
     /// Stops accepting and ends every connection once its output is written.
     pub(crate) fn close(&mut self) {
+        self.report_suppressed();
         self.close_listener();
         self.router.close_all();
         // Connections with nothing left to write close in the next poll.
@@ -361,22 +362,29 @@ impl<R: Runtime> WireSocket<R> {
         }
     }
 
-    /// Reports an event, at most [`LOGS_PER_SECOND`] a second.
+    /// Reports an event, at most [`LOGS_PER_SECOND`] a second; how many were left out
+    /// is reported when the second is over (with the next report, or at close).
     fn log(&mut self, event: impl FnOnce() -> DriverEvent) {
         let now = Instant::now();
-        let (since, count) = &mut self.log_window;
-        if now.duration_since(*since) >= Duration::from_secs(1) {
-            if *count > LOGS_PER_SECOND {
-                self.events.push_back(DriverEvent::Suppressed(u64::from(*count - LOGS_PER_SECOND)));
-            }
-            (*since, *count) = (now, 0);
+        if now.duration_since(self.log_window.0) >= Duration::from_secs(1) {
+            self.report_suppressed();
+            self.log_window = (now, 0);
         }
-        *count += 1;
-        if *count <= LOGS_PER_SECOND {
+        self.log_window.1 += 1;
+        if self.log_window.1 <= LOGS_PER_SECOND {
             self.events.push_back(event());
         } else {
             self.counters.logs_suppressed += 1;
         }
+    }
+
+    /// Reports how many events the current window left out, if any.
+    fn report_suppressed(&mut self) {
+        let count = self.log_window.1;
+        if count > LOGS_PER_SECOND {
+            self.events.push_back(DriverEvent::Suppressed(u64::from(count - LOGS_PER_SECOND)));
+        }
+        self.log_window.1 = 0;
     }
 }
 
