@@ -21,6 +21,11 @@ Scenarios:
                           then a normal REQ socket makes M requests; prints `ok <n>`
   send-then-collect N     DEALER sends N requests, prints `sent N`, then collects
                           replies for up to 15 s and prints `got <count> <kinds>`
+  heartbeat M IVL_MS      a REQ and a DEALER socket with libzmq heartbeats every
+                          IVL_MS (timeout and TTL 3x that) make M requests each,
+                          idling 3x IVL_MS before each; prints `ok <kind> <n>`
+  req-hold                one REQ request, prints `ok`, then holds the connection open
+                          (without heartbeats) until killed
 """
 
 import random
@@ -237,6 +242,46 @@ def send_then_collect(ctx, endpoint, n):
     say("done")
 
 
+def heartbeat(ctx, endpoint, m, ivl_ms):
+    say("ready", endpoint)
+    for kind, name in ((zmq.REQ, "req"), (zmq.DEALER, "dealer")):
+        s = ctx.socket(kind)
+        s.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.HEARTBEAT_IVL, ivl_ms)
+        s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * ivl_ms)
+        s.setsockopt(zmq.HEARTBEAT_TTL, 3 * ivl_ms)
+        s.connect(endpoint)
+        good = 0
+        for j in range(m):
+            time.sleep(3 * ivl_ms / 1000)
+            load = load_for(j)
+            try:
+                if kind == zmq.REQ:
+                    s.send(envelope(load))
+                    reply = s.recv()
+                else:
+                    s.send_multipart([b"hb%d" % j, b"", envelope(load)])
+                    reply = s.recv_multipart()[-1]
+            except zmq.Again:
+                break
+            if reply == load:
+                good += 1
+        s.close()
+        say("ok", name, good)
+    say("done")
+
+
+def req_hold(ctx, endpoint):
+    s = client_socket(ctx, zmq.REQ, endpoint)
+    say("ready", endpoint)
+    load = load_for(0)
+    s.send(envelope(load))
+    say("ok" if s.recv() == load else "bad")
+    while True:
+        time.sleep(1)
+
+
 def main():
     endpoint, scenario, *args = sys.argv[1:]
     threading.Timer(60, lambda: (say("timeout"), sys.stdout.flush(), __import__("os")._exit(3))).start()
@@ -253,6 +298,10 @@ def main():
         midframe_then_req(ctx, endpoint, int(args[0]))
     elif scenario == "send-then-collect":
         send_then_collect(ctx, endpoint, int(args[0]))
+    elif scenario == "heartbeat":
+        heartbeat(ctx, endpoint, int(args[0]), int(args[1]))
+    elif scenario == "req-hold":
+        req_hold(ctx, endpoint)
     else:
         raise SystemExit("unknown scenario " + scenario)
     sys.stdout.flush()

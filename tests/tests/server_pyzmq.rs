@@ -256,3 +256,49 @@ async fn a_rep_server_on_our_wire_drops_a_peer_that_vanishes_mid_frame_and_nothi
     assert_eq!((driver.recv_errors, driver.recv_pauses, driver.sockets_recreated), (0, 0, 0), "{driver:?}");
     assert!(driver.connections_accepted >= 2, "{driver:?}");
 }
+
+/// libzmq clients with heartbeats on (PING every 50 ms, idle gaps of 150 ms between
+/// requests) are served by our server, with its own heartbeats off and on: their
+/// PINGs are answered, ours are answered by libzmq, and nobody is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libzmq_clients_with_heartbeats_keep_their_connections_with_and_without_ours() {
+    for ours in [None, Some(Duration::from_millis(50))] {
+        let mut options = ServerOptions::default();
+        if let Some(interval) = ours {
+            options = options.heartbeat(interval);
+        }
+        let bind = server::bind(LOCAL, SocketKind::Router, options, reqchan_cli::echo);
+        let server = within(LIMIT, "bind", bind).await.unwrap();
+        let Some(mut peer) = client(server.endpoint(), &["heartbeat", "5", "50"]).await else { return };
+        let lines = within(LIMIT, "heartbeat clients", lines_until_done(&mut peer)).await;
+        assert_eq!(lines, vec!["ok req 5".to_owned(), "ok dealer 5".to_owned()], "our heartbeat {ours:?}");
+        let report = stop(server).await;
+        let driver = report.stats.driver;
+        assert_eq!((driver.peer_timeouts, driver.peer_violations), (0, 0), "our heartbeat {ours:?}: {driver:?}");
+    }
+}
+
+/// With heartbeats on, our server drops a client that stopped answering without
+/// closing (SIGSTOP), and keeps serving the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_heartbeats_our_server_drops_a_client_that_stopped_answering() {
+    let options = ServerOptions::default().heartbeat(Duration::from_millis(100));
+    let bind = server::bind(LOCAL, SocketKind::Router, options, reqchan_cli::echo);
+    let server = within(LIMIT, "bind", bind).await.unwrap();
+    let Some(mut held) = client(server.endpoint(), &["req-hold"]).await else { return };
+    let first = within(LIMIT, "the held client's request", held.next_line(Duration::from_secs(30))).await;
+    assert_eq!(first.as_deref(), Some("ok"));
+    let pid = held.pid().to_string();
+    let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    assert!(signal("-STOP").success());
+    let dropped =
+        within(LIMIT, "the stopped client is dropped", server.wait_for_stats(|s| s.driver.peer_timeouts >= 1));
+    let stats = dropped.await;
+    assert!(signal("-CONT").success());
+    held.kill();
+    assert_eq!(stats.driver.peer_timeouts, 1, "{stats:?}");
+    let Some(mut other) = client(server.endpoint(), &["req-parallel", "1", "5"]).await else { return };
+    let lines = within(LIMIT, "another client", lines_until_done(&mut other)).await;
+    assert_eq!(lines, vec!["ok 0 5".to_owned()]);
+    stop(server).await;
+}
