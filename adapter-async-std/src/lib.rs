@@ -3,10 +3,12 @@
 //! **async-std is discontinued upstream** (RUSTSEC-2025-0052: unmaintained; its authors
 //! point to `smol`). This adapter keeps working, but prefer `reqchan-tokio` for new code.
 //!
-//! The same channel as `reqchan-tokio`, driven on async-std's executor: a [`Channel`]
+//! The same channel and reply server as `reqchan-tokio`, driven on async-std's executor
+//! over our own wire (the `zeromq` feature adds zmq.rs as a transport): a [`Channel`]
 //! sends requests to a ZeroMQ REP or ROUTER server and resolves each exactly once,
-//! with the reply or a typed [`Error`]. The drive loop is [`reqchan_driver`]'s; this
-//! crate only supplies the [`AsyncStdRuntime`] (spawn + timer). The channel type, its
+//! with the reply or a typed [`Error`]; [`server::bind`] answers requests. The drive
+//! loops are [`reqchan_driver`]'s; this crate only supplies the [`AsyncStdRuntime`]
+//! (spawn, timer, TCP and Unix streams and listeners). The channel type, its
 //! methods and its `tower_service::Service<Value>` impl are the same on both runtimes.
 //!
 //! ```no_run
@@ -31,6 +33,7 @@
 
 mod client;
 mod runtime;
+pub mod server;
 
 pub use client::Channel;
 pub use reqchan_core::client::{

@@ -66,7 +66,9 @@ impl Runtime for AsyncStdRuntime {
                     stream.set_nodelay(true)?;
                     Ok(AsyncStdStream::Tcp(stream.into()))
                 }),
-                AsyncStdListener::Unix(l) => l.get_ref().accept().map(|(stream, _)| AsyncStdStream::Unix(stream.into())),
+                AsyncStdListener::Unix(l) => {
+                    l.get_ref().accept().map(|(stream, _)| AsyncStdStream::Unix(stream.into()))
+                }
             };
             match accepted {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -1,13 +1,16 @@
 //! A reply server on tokio: Salt's request server, answering every request exactly once.
 //!
 //! Each server runs on a thread of its own with a current-thread tokio runtime: the
-//! socket, the drive loop and the handler tasks all live there. That runtime is what
-//! makes shutdown safe: zmq.rs 0.7 has no linger, and a ROUTER's replies sit in per-peer
-//! writer tasks after `send` returns. [`ServerHandle::shutdown`] stops accepting, lets
-//! running handlers finish within the grace period, closes the socket, and then waits
-//! (bounded by `flush_timeout`) until every task on the server's runtime — zmq.rs's
-//! writer tasks included — has finished, i.e. every queued reply was written to the
-//! kernel. Only then does the runtime stop.
+//! listener, every connection, the drive loop and the handler tasks all live there. By
+//! default it speaks our own wire ([`Transport::Wire`](crate::Transport::Wire)): a peer
+//! that breaks the protocol or a limit loses its own connection and nothing else.
+//! [`ServerHandle::shutdown`] stops accepting, lets running handlers finish within the
+//! grace period, writes every queued reply (within `ServerOptions::linger`), closes the
+//! connections, and then waits (bounded by [`FLUSH_TIMEOUT`]) until every task on the
+//! server's runtime has finished. With the `zeromq` feature and
+//! [`Transport::ZeroMq`](crate::Transport::ZeroMq) that last wait is what flushes: zmq.rs
+//! 0.7 has no linger, and a ROUTER's replies sit in per-peer writer tasks after `send`
+//! returns.
 //!
 //! Handlers share that one thread: one that blocks it (CPU-heavy or synchronous work)
 //! stalls the whole server, so move such work to `tokio::task::spawn_blocking` or a
@@ -51,8 +54,8 @@ pub use reqchan_driver::server::{
 
 use crate::TokioRuntime;
 
-/// How long [`ServerHandle::shutdown`] waits for zmq.rs to write queued replies after
-/// the socket is closed.
+/// How long [`ServerHandle::shutdown`] waits for the tasks left on the server's runtime
+/// (zmq.rs's writers, aborted handlers) after the socket is closed.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a server could not start or stopped with an error.
@@ -97,8 +100,9 @@ impl std::error::Error for ServerError {
 pub struct ShutdownReport {
     /// The final counters.
     pub stats: ServeReport,
-    /// Whether every task of the server's runtime (zmq.rs's writers included) finished
-    /// within [`FLUSH_TIMEOUT`]: every reply handed to the socket reached the kernel.
+    /// Whether every reply handed to the socket reached the kernel: our wire wrote them
+    /// all within the linger time, and every task of the server's runtime (zmq.rs's
+    /// writers included) finished within [`FLUSH_TIMEOUT`].
     pub flushed: bool,
     /// How long the flush took.
     pub flush_wait: Duration,
@@ -247,8 +251,11 @@ where
                 let result = bound.serve(handler, stop).await;
                 let started = Instant::now();
                 let flushed = wait_for_tasks(&handle, started + FLUSH_TIMEOUT).await;
-                let _ =
-                    done_tx.send(result.map(|stats| ShutdownReport { stats, flushed, flush_wait: started.elapsed() }));
+                let _ = done_tx.send(result.map(|stats| ShutdownReport {
+                    stats,
+                    flushed: flushed && stats.driver.connections_unflushed == 0,
+                    flush_wait: started.elapsed(),
+                }));
             });
         })
         .map_err(ServerError::Start)?;

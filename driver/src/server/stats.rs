@@ -34,6 +34,9 @@ pub struct DriverStats {
     pub accept_errors: u64,
     /// Our wire: reports left out beyond the rate limit.
     pub logs_suppressed: u64,
+    /// Our wire: connections still writing queued replies when the linger time ran out
+    /// at shutdown (their replies were lost).
+    pub connections_unflushed: u64,
 }
 
 /// A snapshot of a server's counters.

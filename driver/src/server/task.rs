@@ -445,6 +445,8 @@ where
                     self.emit(event);
                 }
                 self.take_wire_stats(&wire);
+                self.stats.connections_unflushed = self.stats.connections_open;
+                self.stats.connections_open = 0;
             }
             #[cfg(feature = "zeromq")]
             Some(ServerSocket::Zmq(socket)) => socket.close().await,
