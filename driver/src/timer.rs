@@ -1,5 +1,6 @@
-//! The one timer every drive loop keeps: a sleep armed for its state machine's next
-//! deadline, re-armed only when that deadline changes, with expiry judged by the clock.
+//! The one timer every drive loop keeps: a sleep armed no later than its state
+//! machine's next deadline, re-armed only when that deadline moves earlier, with expiry
+//! judged by the clock.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +21,7 @@ pub(crate) enum Fired {
 
 /// A sleep kept armed for the next deadline of a state machine.
 pub(crate) struct DeadlineTimer<R: Runtime> {
-    /// The armed sleep and the deadline it was armed for.
+    /// The armed sleep and the instant it was armed for (at or before the deadline).
     armed: Option<(Instant, Pin<Box<R::Sleep>>)>,
 }
 
@@ -32,19 +33,22 @@ impl<R: Runtime> Default for DeadlineTimer<R> {
 
 impl<R: Runtime> DeadlineTimer<R> {
     /// Checks `deadline` (the state machine's `poll_timeout`) against the clock, and
-    /// otherwise keeps a sleep armed for it on `runtime`.
+    /// otherwise keeps a sleep armed no later than it on `runtime`.
+    ///
+    /// A sleep is re-armed only when the deadline moves *earlier*. One armed for an
+    /// earlier deadline than the current one (or for a deadline that went away) is left
+    /// to fire: the wake-up is spurious, and cheap, while re-registering a timer for
+    /// every request makes tokio's timer wake its own thread through an eventfd each
+    /// time (two more syscalls and a trip through epoll per request).
     pub(crate) fn poll(&mut self, runtime: &R, deadline: Option<Instant>, cx: &mut Context<'_>) -> Fired {
-        let Some(deadline) = deadline else {
-            self.armed = None;
-            return Fired::No;
-        };
-        let now = Instant::now();
-        if deadline <= now {
-            self.armed = None;
-            return Fired::Due(now);
-        }
-        if self.armed.as_ref().is_none_or(|(at, _)| *at != deadline) {
-            self.armed = Some((deadline, Box::pin(runtime.sleep_until(deadline))));
+        if let Some(deadline) = deadline {
+            let now = Instant::now();
+            if deadline <= now {
+                return Fired::Due(now);
+            }
+            if self.armed.as_ref().is_none_or(|(at, _)| *at > deadline) {
+                self.armed = Some((deadline, Box::pin(runtime.sleep_until(deadline))));
+            }
         }
         let Some((_, sleep)) = &mut self.armed else { return Fired::No };
         if sleep.as_mut().poll(cx).is_pending() {
