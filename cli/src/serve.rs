@@ -214,8 +214,12 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     );
     if args.transport == TransportArg::Wire {
         eprintln!(
-            "reqchan serve: connections: {} accepted, {} refused (too many), {} dropped for violations, {} timed out",
-            driver.connections_accepted, driver.connections_refused, driver.peer_violations, driver.peer_timeouts,
+            "reqchan serve: connections: {} accepted, {} refused (too many), {} dropped for violations, {} timed out, {} not reading",
+            driver.connections_accepted,
+            driver.connections_refused,
+            driver.peer_violations,
+            driver.peer_timeouts,
+            driver.peers_not_reading,
         );
     }
     Ok(())

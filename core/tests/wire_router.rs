@@ -231,32 +231,46 @@ fn connections_beyond_max_peers_are_refused() {
 }
 
 #[test]
-fn a_peer_that_stops_reading_gets_its_replies_dropped_beyond_max_output() {
+fn a_peer_that_stops_reading_loses_its_connection_once_its_output_passes_max_output() {
     let mut config = RouterConfig::new(WireConfig::new(SocketType::Router));
     config.wire.max_message_size = 1000;
     config.max_output = 4000;
     let mut router = Router::new(config);
     let peer = router.accept(origin()).unwrap();
-    let mut client = Connection::new(origin(), WireConfig::new(SocketType::Dealer));
-    while let Some(bytes) = client.poll_transmit() {
-        router.handle_input(origin(), peer, &bytes);
+    let other = router.accept(origin()).unwrap();
+    for p in [peer, other] {
+        let mut client = Connection::new(origin(), WireConfig::new(SocketType::Dealer));
+        while let Some(bytes) = client.poll_transmit() {
+            router.handle_input(origin(), p, &bytes);
+        }
     }
-    // Our handshake goes out to the driver, which never finishes writing it.
-    let (_, held) = router.poll_transmit().unwrap();
-    assert!(!held.is_empty());
+    // Our handshake goes out to the driver, which never finishes writing it to `peer`.
+    let mut held = Vec::new();
+    while let Some((p, bytes)) = router.poll_transmit() {
+        held.push(p);
+        assert!(!bytes.is_empty());
+    }
+    router.handle_written(other);
     let reply = [peer.routing_id(), Bytes::from(vec![1u8; 900])];
     let mut queued = 0;
     while router.send(&reply).is_ok() {
         queued += 1;
     }
-    assert_eq!(queued, 4);
-    assert_eq!(router.send(&reply), Err(RouteError::PeerFull(peer)));
-    assert!(router.poll_transmit().is_none(), "one buffer in the driver per peer");
-    router.handle_written(peer);
-    let (_, out) = router.poll_transmit().unwrap();
-    assert!(out.len() > 4 * 900, "everything queued leaves in one buffer");
-    router.handle_written(peer);
-    assert!(router.send(&reply).is_ok(), "room again once written");
+    assert_eq!(queued, 4, "4 x 900 bytes fit in 4,000");
+    assert_eq!(router.poll_transmit(), None, "one buffer in the driver per peer, until it is written");
+    // The fifth ended the connection: its stream is closed at once, nothing more queued.
+    let events: Vec<_> = std::iter::from_fn(|| router.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        RouterEvent::PeerClosed { peer: p, error: WireError::NotReading { limit: 4000 } } if *p == peer
+    )));
+    assert_eq!(router.poll_close(), Some(peer));
+    assert_eq!(router.pending_output(peer), 0);
+    assert_eq!(router.stats().not_reading, 1);
+    assert_eq!(router.send(&reply), Err(RouteError::PeerGone(peer)));
+    // Another peer is not affected.
+    router.send(&[other.routing_id(), Bytes::from_static(b"fine")]).unwrap();
+    assert!(matches!(router.poll_transmit(), Some((p, _)) if p == other));
 }
 
 #[test]

@@ -15,8 +15,9 @@ Scenarios:
                           prints `reply <id> <reply hex>` in arrival order
   req-parallel K M        K REQ sockets in threads, M requests each; prints `ok <k> <n>`
                           per socket with the number of correct echoes
-  dealer-raw              a DEALER sends a frame without delimiter, then [id, "", a, b];
-                          prints `reply <frames as hex, comma separated>` for each
+  dealer-raw              a DEALER sends a frame without delimiter, then [id, "", a, b],
+                          a good request, then [""]; prints `reply <frames as hex,
+                          comma separated>` for each
   midframe-then-req M     speaks ZMTP by hand as a REQ peer, sends half a frame, closes;
                           then a normal REQ socket makes M requests; prints `ok <n>`
   send-then-collect N     DEALER sends N requests, prints `sent N`, then collects
@@ -157,6 +158,9 @@ def dealer_raw(ctx, endpoint):
         s.send_multipart(message)
         say("reply", ",".join(hexs(f) for f in s.recv_multipart()))
     s.send_multipart([b"rid", b"", envelope(load_for(4))])
+    say("reply", ",".join(hexs(f) for f in s.recv_multipart()))
+    # A delimiter and no payload at all.
+    s.send_multipart([b""])
     say("reply", ",".join(hexs(f) for f in s.recv_multipart()))
     say("done")
 

@@ -212,3 +212,38 @@ async fn connections_beyond_max_connections_are_closed_at_once_and_counted() {
     let line = stderr.lines().find(|l| l.contains("connections:")).unwrap();
     assert!(!line.contains(" 0 refused"), "{line}");
 }
+
+/// A client that sends requests and never reads the replies: once what is queued for
+/// it passes the output bound, its connection is ended (instead of the server holding
+/// every reply), and the server's memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_loses_its_connection_not_our_memory() {
+    let server = ServeProcess::start(&[]).await;
+    let before = server.rss();
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream.write_all(&zmtp::handshake("DEALER")).await.unwrap();
+    // 2,000 requests of 64 KiB (128 MiB of echoes to come), never reading a byte.
+    let load = Value::Binary(vec![b'x'; 64 << 10]);
+    let request = reqchan_core::codec::encode_request(reqchan_core::codec::Crypt::Clear, &load).unwrap();
+    let mut message = zmtp::frame(0x01, b"id");
+    message.extend_from_slice(&zmtp::frame(0x01, b""));
+    message.extend_from_slice(&zmtp::frame(0x00, &request));
+    let sent = within(LIMIT, "writing requests", async {
+        for i in 0..2000 {
+            if stream.write_all(&message).await.is_err() {
+                return i;
+            }
+        }
+        2000
+    })
+    .await;
+    closed_by_server(&mut stream, LIMIT, "a client that never reads").await;
+    let after = server.rss();
+    eprintln!("{sent} requests written; serve RSS {} KiB before, {} KiB after", before / 1024, after / 1024);
+    assert!(after < before + (96 << 20), "RSS grew from {before} to {after} bytes");
+    served_fresh(server.endpoint(), 1, "after the client that never read").await;
+    let (code, stderr) = server.stop().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("the peer stopped reading"), "{stderr}");
+    assert!(stderr.contains(", 1 not reading"), "{stderr}");
+}

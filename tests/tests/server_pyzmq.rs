@@ -134,15 +134,20 @@ async fn concurrent_req_clients_all_get_their_own_replies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn router_answers_frames_without_delimiter_or_with_extra_frames_and_keeps_serving() {
-    let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, SocketKind::Router)).await.unwrap();
-    let Some(mut peer) = client(server.endpoint(), &["dealer-raw"]).await else { return };
-    let lines = within(LIMIT, "dealer-raw", lines_until_done(&mut peer)).await;
-    let bad = hex(BAD_LOAD_REPLY);
-    assert_eq!(lines[0], format!("reply {bad}"), "no delimiter: answered without one");
-    assert_eq!(lines[1], format!("reply {},-,{bad}", hex(b"rid")), "two payload frames");
-    assert_eq!(lines[2], format!("reply {},-,{}", hex(b"rid"), hex(b"\x81\xa1i\x04")), "then a good one");
-    stop(server).await;
+async fn router_and_rep_answer_frames_without_delimiter_or_payload_or_with_extra_frames_and_keep_serving() {
+    for kind in [SocketKind::Router, SocketKind::Rep] {
+        let server = within(LIMIT, "bind", reqchan_cli::spawn_echo(LOCAL, kind)).await.unwrap();
+        let Some(mut peer) = client(server.endpoint(), &["dealer-raw"]).await else { return };
+        let lines = within(LIMIT, "dealer-raw", lines_until_done(&mut peer)).await;
+        let bad = hex(BAD_LOAD_REPLY);
+        assert_eq!(lines[0], format!("reply {bad}"), "{kind:?}: no delimiter: answered without one");
+        assert_eq!(lines[1], format!("reply {},-,{bad}", hex(b"rid")), "{kind:?}: two payload frames");
+        let good = format!("reply {},-,{}", hex(b"rid"), hex(b"\x81\xa1i\x04"));
+        assert_eq!(lines[2], good, "{kind:?}: then a good one");
+        assert_eq!(lines[3], format!("reply -,{bad}"), "{kind:?}: a delimiter and no payload");
+        let report = stop(server).await;
+        assert_eq!(report.stats.core.rejected_malformed, 3, "{kind:?}: {:?}", report.stats.core);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -241,6 +241,15 @@ impl Connection {
         }
     }
 
+    /// Ends the connection at once with `error`, dropping whatever is queued for the
+    /// peer (nothing more is written): for a peer that stopped reading.
+    pub fn abort(&mut self, error: WireError) {
+        self.output = BytesMut::new();
+        if self.state != State::Closed {
+            self.fail(error);
+        }
+    }
+
     // ----- outputs -----
 
     /// Everything queued for the peer, as one buffer (many messages leave in one write),

@@ -59,6 +59,11 @@ pub enum WireError {
     Closed,
     /// The stream ended or failed under the connection (the peer went away).
     Disconnected,
+    /// The peer stopped reading: what we queued for it passed the output bound.
+    NotReading {
+        /// The bound, in bytes.
+        limit: usize,
+    },
 }
 
 impl WireError {
@@ -98,6 +103,7 @@ impl fmt::Display for WireError {
             Self::PeerError { reason } => write!(f, "peer closed the connection with ERROR: {reason}"),
             Self::Closed => f.write_str("closed"),
             Self::Disconnected => f.write_str("the peer went away"),
+            Self::NotReading { limit } => write!(f, "the peer stopped reading: over {limit} bytes queued for it"),
         }
     }
 }

@@ -48,9 +48,10 @@ pub struct RouterConfig {
     pub wire: WireConfig,
     /// Connections at once; more are refused at [`Router::accept`]. Default: 10,000.
     pub max_peers: usize,
-    /// Bytes queued for one peer and not yet written; a message that would go beyond
-    /// is dropped and counted (a peer that stops reading cannot grow our memory).
-    /// Default: 16 MiB, and always room for one message of `wire.max_message_size`.
+    /// Bytes queued for one peer and not yet written. A message that would go beyond
+    /// ends that peer's connection (what was queued for it is dropped): a peer that
+    /// stops reading cannot grow our memory. Default: 16 MiB, and always room for one
+    /// message of `wire.max_message_size`.
     pub max_output: usize,
 }
 
@@ -88,7 +89,8 @@ pub enum RouteError {
     NoRoute,
     /// The peer it names is gone (or still in its handshake).
     PeerGone(PeerId),
-    /// The peer's output is full (it stopped reading).
+    /// The peer stopped reading and its output passed the bound: its connection was
+    /// ended.
     PeerFull(PeerId),
 }
 
@@ -97,7 +99,7 @@ impl fmt::Display for RouteError {
         match self {
             Self::NoRoute => f.write_str("the message names no peer"),
             Self::PeerGone(peer) => write!(f, "{peer} is gone"),
-            Self::PeerFull(peer) => write!(f, "{peer} stopped reading: its output is full"),
+            Self::PeerFull(peer) => write!(f, "{peer} stopped reading: its connection was ended"),
         }
     }
 }
@@ -142,6 +144,8 @@ pub struct RouterStats {
     pub handshake_timeouts: u64,
     /// Connections ended by heartbeat silence.
     pub heartbeat_timeouts: u64,
+    /// Connections ended because the peer stopped reading (output over the bound).
+    pub not_reading: u64,
     /// Messages delivered.
     pub messages_received: u64,
     /// Messages queued for peers.
@@ -161,6 +165,8 @@ struct Peer {
     dirty: bool,
     /// Ended: close its stream once its output is written.
     closing: bool,
+    /// Ended without writing what was queued: close its stream at once.
+    aborted: bool,
 }
 
 /// Many ZMTP connections behind one ROUTER or REP socket. Bytes in, events out; bytes
@@ -220,7 +226,8 @@ impl Router {
         }
         self.next_id = id.0.wrapping_add(1);
         let conn = Connection::new(now, self.config.wire.clone());
-        self.peers.insert(id, Peer { conn, deadline: None, writing: false, dirty: false, closing: false });
+        self.peers
+            .insert(id, Peer { conn, deadline: None, writing: false, dirty: false, closing: false, aborted: false });
         self.stats.accepted += 1;
         self.after(id);
         Ok(id)
@@ -382,6 +389,9 @@ impl Router {
         let size: usize = message.iter().map(Bytes::len).sum();
         let room = self.config.max_output.max(self.config.wire.max_message_size);
         if p.conn.pending_output().saturating_add(size) > room {
+            p.conn.abort(WireError::NotReading { limit: room });
+            p.aborted = true;
+            self.after(peer);
             return Err(RouteError::PeerFull(peer));
         }
         p.conn.send(message).map_err(|_| RouteError::PeerGone(peer))?;
@@ -408,6 +418,7 @@ impl Router {
                     match &error {
                         WireError::HandshakeTimeout => self.stats.handshake_timeouts += 1,
                         WireError::HeartbeatTimeout => self.stats.heartbeat_timeouts += 1,
+                        WireError::NotReading { .. } => self.stats.not_reading += 1,
                         e if e.is_violation() => self.stats.violations += 1,
                         _ => {}
                     }
@@ -429,7 +440,7 @@ impl Router {
             }
             p.deadline = deadline;
         }
-        if p.closing && !p.writing && p.conn.pending_output() == 0 {
+        if p.closing && (p.aborted || (!p.writing && p.conn.pending_output() == 0)) {
             self.to_close.push_back(peer);
         }
     }

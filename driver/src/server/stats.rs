@@ -30,6 +30,8 @@ pub struct DriverStats {
     pub peer_violations: u64,
     /// Our wire: connections ended because their handshake or heartbeat timed out.
     pub peer_timeouts: u64,
+    /// Our wire: connections ended because the peer stopped reading its replies.
+    pub peers_not_reading: u64,
     /// Our wire: accept errors (each pauses accepting).
     pub accept_errors: u64,
     /// Our wire: reports left out beyond the rate limit.

@@ -219,6 +219,7 @@ impl<R: Runtime> WireSocket<R> {
         stats.connections_open = self.peers.len() as u64;
         stats.peer_violations = router.violations;
         stats.peer_timeouts = router.handshake_timeouts + router.heartbeat_timeouts;
+        stats.peers_not_reading = router.not_reading;
         stats.accept_errors = self.counters.accept_errors;
         stats.logs_suppressed = self.counters.logs_suppressed;
     }
