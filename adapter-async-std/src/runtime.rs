@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -12,9 +13,32 @@ use futures::future::BoxFuture;
 use futures::io::{AsyncRead, AsyncWrite};
 use reqchan_driver::Runtime;
 
-/// async-std's global executor, with async-io's timer (the reactor async-std runs on).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AsyncStdRuntime;
+/// async-io's reactor and timers (what async-std and smol both run on), with tasks
+/// spawned on async-std's global executor by default, or on an executor of your own
+/// ([`with_spawner`](Self::with_spawner): a smol program then starts no second one).
+#[derive(Clone, Default)]
+pub struct AsyncStdRuntime {
+    spawner: Option<Spawner>,
+}
+
+/// Runs a driver task to completion in the background.
+type Spawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
+
+impl std::fmt::Debug for AsyncStdRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let executor = if self.spawner.is_some() { "custom" } else { "async-std" };
+        f.debug_struct("AsyncStdRuntime").field("executor", &executor).finish()
+    }
+}
+
+impl AsyncStdRuntime {
+    /// Driver tasks go to `spawn` instead of async-std's global executor, e.g.
+    /// `AsyncStdRuntime::with_spawner(move |task| executor.spawn(task).detach())` for a
+    /// `smol::Executor`. Sockets and timers stay on async-io's reactor.
+    pub fn with_spawner(spawn: impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static) -> Self {
+        Self { spawner: Some(Arc::new(spawn)) }
+    }
+}
 
 /// async-std runs one global executor per process, so one registry key serves it.
 const RUNTIME_KEY: u64 = u64::from_be_bytes(*b"asyncstd");
@@ -83,11 +107,15 @@ impl Runtime for AsyncStdRuntime {
 
     /// async-std's global executor is always there (it starts on first use).
     fn current() -> Option<Self> {
-        Some(AsyncStdRuntime)
+        Some(AsyncStdRuntime::default())
     }
 
+    /// One key for async-std's global executor; one per custom spawner.
     fn key(&self) -> u64 {
-        RUNTIME_KEY
+        match &self.spawner {
+            None => RUNTIME_KEY,
+            Some(spawner) => Arc::as_ptr(spawner).cast::<()>() as usize as u64,
+        }
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
@@ -98,7 +126,10 @@ impl Runtime for AsyncStdRuntime {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        async_std::task::spawn(future);
+        match &self.spawner {
+            Some(spawn) => spawn(Box::pin(future)),
+            None => drop(async_std::task::spawn(future)),
+        }
     }
 }
 

@@ -124,7 +124,8 @@ where
     Fut: Future<Output = Result<Reply, E>> + Send + 'static,
     E: fmt::Display + Send + 'static,
 {
-    let bound = BoundServer::bind(AsyncStdRuntime, kind, endpoint, options).await.map_err(ServerError::Bind)?;
+    let bound =
+        BoundServer::bind(AsyncStdRuntime::default(), kind, endpoint, options).await.map_err(ServerError::Bind)?;
     let endpoint = bound.endpoint().to_owned();
     let stats = bound.stats();
     let (stop, stopped) = oneshot::channel::<()>();
