@@ -81,17 +81,25 @@ impl ServeProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Its resident set size, in bytes (from `/proc/<pid>/status`).
+    /// Its resident set size, in bytes (`VmRSS` in `/proc/<pid>/status`).
     pub fn rss(&self) -> u64 {
+        self.status_kib("VmRSS:") * 1024
+    }
+
+    /// The most it was ever resident, in bytes (`VmHWM`).
+    pub fn peak_rss(&self) -> u64 {
+        self.status_kib("VmHWM:") * 1024
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let pid = self.child.id().expect("running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-        let kb = status
+        status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|kb| kb.parse::<u64>().ok())
-            .expect("VmRSS");
-        kb * 1024
+            .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
     }
 
     /// Stops it with SIGINT; returns its exit code and everything it wrote to stderr.

@@ -13,6 +13,9 @@ use super::greeting;
 use super::socket_type::SocketType;
 use crate::time::Monotonic;
 
+/// Frames at least this large are copied out of the input buffer instead of sharing it.
+const COPY_OUT: usize = 4096;
+
 /// How a [`Connection`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -331,7 +334,16 @@ impl Connection {
                 return Ok(());
             }
             self.input.advance(header.len);
-            let body = self.input.split_to(header.size).freeze();
+            let body = if header.size >= COPY_OUT {
+                // A large frame gets an allocation of its own size: shared with the
+                // input buffer, it would keep the whole buffer alive for as long as the
+                // message lives (a queued request pinning twice its size).
+                let body = Bytes::copy_from_slice(&self.input[..header.size]);
+                self.input.advance(header.size);
+                body
+            } else {
+                self.input.split_to(header.size).freeze()
+            };
             if header.command {
                 self.command(now, &body)?;
             } else {

@@ -48,7 +48,8 @@ pub struct RouterConfig {
     pub wire: WireConfig,
     /// Connections at once; more are refused at [`Router::accept`]. Default: 10,000.
     pub max_peers: usize,
-    /// Bytes queued for one peer and not yet written. A message that would go beyond
+    /// Bytes queued for one peer and not yet written (in the router or in the driver's
+    /// hands). A message that would go beyond
     /// ends that peer's connection (what was queued for it is dropped): a peer that
     /// stops reading cannot grow our memory. Default: 16 MiB, and always room for one
     /// message of `wire.max_message_size`.
@@ -159,8 +160,8 @@ struct Peer {
     conn: Connection,
     /// The deadline it is filed under in the timer index.
     deadline: Option<Instant>,
-    /// The driver holds a buffer of ours it has not finished writing.
-    writing: bool,
+    /// Bytes of ours the driver holds and has not finished writing (0: none).
+    in_driver: usize,
     /// Listed in `dirty`.
     dirty: bool,
     /// Ended: close its stream once its output is written.
@@ -227,7 +228,7 @@ impl Router {
         self.next_id = id.0.wrapping_add(1);
         let conn = Connection::new(now, self.config.wire.clone());
         self.peers
-            .insert(id, Peer { conn, deadline: None, writing: false, dirty: false, closing: false, aborted: false });
+            .insert(id, Peer { conn, deadline: None, in_driver: 0, dirty: false, closing: false, aborted: false });
         self.stats.accepted += 1;
         self.after(id);
         Ok(id)
@@ -252,7 +253,7 @@ impl Router {
     /// The driver finished writing the buffer `poll_transmit` gave it for `peer`.
     pub fn handle_written(&mut self, peer: PeerId) {
         let Some(p) = self.peers.get_mut(&peer) else { return };
-        p.writing = false;
+        p.in_driver = 0;
         self.after(peer);
     }
 
@@ -315,11 +316,11 @@ impl Router {
         while let Some(peer) = self.dirty.pop_front() {
             let Some(p) = self.peers.get_mut(&peer) else { continue };
             p.dirty = false;
-            if p.writing {
+            if p.in_driver > 0 {
                 continue;
             }
             if let Some(bytes) = p.conn.poll_transmit() {
-                p.writing = true;
+                p.in_driver = bytes.len();
                 return Some((peer, bytes));
             }
         }
@@ -388,7 +389,8 @@ impl Router {
         }
         let size: usize = message.iter().map(Bytes::len).sum();
         let room = self.config.max_output.max(self.config.wire.max_message_size);
-        if p.conn.pending_output().saturating_add(size) > room {
+        // What the driver is still writing counts: a peer that stopped reading holds it.
+        if p.conn.pending_output().saturating_add(p.in_driver).saturating_add(size) > room {
             p.conn.abort(WireError::NotReading { limit: room });
             p.aborted = true;
             self.after(peer);
@@ -426,7 +428,7 @@ impl Router {
                 }
             }
         }
-        if p.conn.pending_output() > 0 && !p.dirty && !p.writing {
+        if p.conn.pending_output() > 0 && !p.dirty && p.in_driver == 0 {
             p.dirty = true;
             self.dirty.push_back(peer);
         }
@@ -440,7 +442,7 @@ impl Router {
             }
             p.deadline = deadline;
         }
-        if p.closing && (p.aborted || (!p.writing && p.conn.pending_output() == 0)) {
+        if p.closing && (p.aborted || (p.in_driver == 0 && p.conn.pending_output() == 0)) {
             self.to_close.push_back(peer);
         }
     }
