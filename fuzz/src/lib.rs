@@ -9,8 +9,10 @@
 //! - [`codec::run`] (`codec_decode`): arbitrary bytes through every decoder.
 //! - [`server::run`] (`server_ops`): the reply server beside a reference model.
 //! - [`wire::run`] (`wire_decode`): the ZMTP state machine fed hostile bytes and cut streams.
+//! - [`router::run`] (`wire_router`): the server side of the wire, many peers, beside a model.
 
 pub mod codec;
+pub mod router;
 pub mod wire;
 
 pub use reqchan_sim::model::{client, server};
@@ -27,6 +29,7 @@ pub const TARGETS: &[(&str, RunFn)] = &[
     ("codec_decode", codec::run),
     ("server_ops", server::run),
     ("wire_decode", wire::run),
+    ("wire_router", router::run),
 ];
 
 /// The files under `paths` (each a file or a directory of files), sorted.

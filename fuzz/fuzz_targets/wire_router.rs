@@ -1,0 +1,13 @@
+//! The `wire_router` fuzz target: see `reqchan_fuzz::router`.
+//!
+//! Under cargo-fuzz (`--cfg fuzzing`) libFuzzer drives it; otherwise it is a plain
+//! program that replays the files and directories named on its command line.
+#![cfg_attr(fuzzing, no_main)]
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| reqchan_fuzz::router::run(data));
+
+#[cfg(not(fuzzing))]
+fn main() {
+    reqchan_fuzz::replay_args(reqchan_fuzz::router::run);
+}
