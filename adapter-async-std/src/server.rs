@@ -112,7 +112,8 @@ impl Drop for ServerHandle {
 
 /// Starts a server on `endpoint` that answers requests with `handler`, on async-std's
 /// executor. See `reqchan_tokio::server::bind` for the handler's contract; it is the
-/// same here.
+/// same here: handlers run inside the server's task, so CPU-heavy work belongs in
+/// `async_std::task::spawn_blocking`.
 pub async fn bind<H, Fut, E>(
     endpoint: &str,
     kind: SocketKind,

@@ -41,8 +41,19 @@ impl<R: Runtime> DeadlineTimer<R> {
     /// every request makes tokio's timer wake its own thread through an eventfd each
     /// time (two more syscalls and a trip through epoll per request).
     pub(crate) fn poll(&mut self, runtime: &R, deadline: Option<Instant>, cx: &mut Context<'_>) -> Fired {
+        self.poll_at(runtime, deadline, Instant::now(), cx)
+    }
+
+    /// [`poll`](Self::poll) with the clock already read by the caller (once per round
+    /// of a drive loop, instead of once per input).
+    pub(crate) fn poll_at(
+        &mut self,
+        runtime: &R,
+        deadline: Option<Instant>,
+        now: Instant,
+        cx: &mut Context<'_>,
+    ) -> Fired {
         if let Some(deadline) = deadline {
-            let now = Instant::now();
             if deadline <= now {
                 return Fired::Due(now);
             }

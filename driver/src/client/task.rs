@@ -28,6 +28,8 @@ use crate::timer::{DeadlineTimer, Fired};
 
 /// Inputs processed in one poll before the task yields to others.
 const BUDGET: usize = 256;
+/// Socket events taken in one round before the outputs are drained.
+const BATCH: usize = 64;
 
 /// What a handle asks of its driver.
 pub(crate) enum Command {
@@ -109,11 +111,13 @@ impl<R: Runtime> Driver<R> {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..BUDGET {
-            // One input from each source per round, so none starves the others.
-            let mut progress = self.poll_command(cx);
-            progress |= self.poll_connect(cx);
-            progress |= self.poll_socket(cx);
-            progress |= self.poll_timer(cx);
+            // Inputs from each source per round, so none starves the others; the clock
+            // is read once per round.
+            let now = Instant::now();
+            let mut progress = self.poll_command(now, cx);
+            progress |= self.poll_connect(now, cx);
+            progress |= self.poll_socket(now, cx);
+            progress |= self.poll_timer(now, cx);
             if self.core.is_closed() {
                 return Poll::Ready(());
             }
@@ -125,14 +129,13 @@ impl<R: Runtime> Driver<R> {
         Poll::Pending
     }
 
-    fn poll_command(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_command(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
         if self.core.is_closed() {
             return false;
         }
         let Poll::Ready(command) = self.commands.poll_next_unpin(cx) else {
             return false;
         };
-        let now = Instant::now();
         self.handle_command(now, command);
         self.drain(now);
         true
@@ -182,10 +185,9 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    fn poll_connect(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_connect(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
         let Connection::Connecting(connecting) = &mut self.connection else { return false };
         let Poll::Ready(result) = connecting.poll_unpin(cx) else { return false };
-        let now = Instant::now();
         match result {
             Ok(socket) => {
                 tracing::debug!(endpoint = %self.endpoint, "connected");
@@ -202,30 +204,39 @@ impl<R: Runtime> Driver<R> {
         true
     }
 
-    fn poll_socket(&mut self, cx: &mut Context<'_>) -> bool {
-        let Connection::Open(conn) = &mut self.connection else { return false };
-        let Poll::Ready(event) = conn.poll_event(cx) else { return false };
-        let now = Instant::now();
-        match event {
-            Event::Reply(frames) => self.core.handle_reply(now, &frames),
-            Event::Refused(ids, error) => {
-                tracing::info!(endpoint = %self.endpoint, %error, refused = ids.len(), "connection lost on send");
-                self.core.handle_send_refused(now, &ids);
-            }
-            Event::Lost(error) => {
-                tracing::info!(endpoint = %self.endpoint, %error, "connection lost");
-                self.core.handle_peer_lost(now);
+    /// Socket events, as many as are ready (up to a batch), then one drain: a burst of
+    /// replies costs one round of outputs, not one per reply.
+    fn poll_socket(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..BATCH {
+            let Connection::Open(conn) = &mut self.connection else { break };
+            let Poll::Ready(event) = conn.poll_event(cx) else { break };
+            progress = true;
+            match event {
+                Event::Reply(frames) => self.core.handle_reply(now, &frames),
+                Event::Refused(ids, error) => {
+                    tracing::info!(endpoint = %self.endpoint, %error, refused = ids.len(), "connection lost on send");
+                    self.core.handle_send_refused(now, &ids);
+                    break;
+                }
+                Event::Lost(error) => {
+                    tracing::info!(endpoint = %self.endpoint, %error, "connection lost");
+                    self.core.handle_peer_lost(now);
+                    break;
+                }
             }
         }
-        self.drain(now);
-        true
+        if progress {
+            self.drain(now);
+        }
+        progress
     }
 
     /// Feeds the core's timeout when it is due by the clock; keeps one sleep armed for
     /// the core's next deadline, re-armed only when that deadline changes.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_timer(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
         let timeout = self.core.poll_timeout();
-        match self.timer.poll(&self.runtime, timeout.map(|t| t.at), cx) {
+        match self.timer.poll_at(&self.runtime, timeout.map(|t| t.at), now, cx) {
             Fired::No => false,
             Fired::Woken => true,
             Fired::Due(now) => {

@@ -1,20 +1,21 @@
-//! Running handlers: each request's future runs as its own task, panics are caught,
-//! and a handler that outlives its request can be aborted.
+//! Running handlers: each request's future runs inside the server task (a set of
+//! futures polled as they wake: no task spawned, no channel crossed per request),
+//! panics are caught, and a handler that outlives its request can be aborted.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::FutureExt;
-use futures::channel::mpsc;
-use futures::future::{AbortHandle, Abortable};
+use futures::future::{AbortHandle, Abortable, Aborted};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use reqchan_core::codec::{self, EncodeError, Value};
 use reqchan_core::server::{HandlerFailure, IncomingRequest, RequestToken};
-
-use crate::Runtime;
 
 /// A handler's reply: the msgpack bytes sent back to the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,53 +68,64 @@ where
 
 pub(crate) type Outcome = (RequestToken, Result<Bytes, HandlerFailure>);
 
+/// One running handler: its result, error or panic as an [`Outcome`].
+type Run = Pin<Box<dyn Future<Output = Result<Outcome, Aborted>> + Send>>;
+
 /// The running handlers, by request.
 pub(crate) struct Handlers<H> {
     handler: H,
-    results: mpsc::UnboundedSender<Outcome>,
+    runs: FuturesUnordered<Run>,
+    /// A handler that panicked before it had a future: reported at the next poll.
+    failed: Vec<Outcome>,
     running: HashMap<RequestToken, AbortHandle>,
 }
 
 impl<H: Handler> Handlers<H> {
-    pub(crate) fn new(handler: H) -> (Self, mpsc::UnboundedReceiver<Outcome>) {
-        let (results, receiver) = mpsc::unbounded();
-        (Self { handler, results, running: HashMap::new() }, receiver)
+    pub(crate) fn new(handler: H) -> Self {
+        Self { handler, runs: FuturesUnordered::new(), failed: Vec::new(), running: HashMap::new() }
     }
 
-    /// Starts the handler for `request` on `runtime`. Its result, error or panic comes
-    /// back on the results channel exactly once, unless it is aborted.
-    pub(crate) fn start<R: Runtime>(&mut self, runtime: &R, request: IncomingRequest) {
+    /// Starts the handler for `request`. Its result, error or panic comes out of
+    /// [`poll_outcome`](Self::poll_outcome) exactly once, unless it is aborted.
+    pub(crate) fn start(&mut self, request: IncomingRequest) {
         let token = request.token;
-        let results = self.results.clone();
         // Calling the handler can panic before any future exists.
         let future = match std::panic::catch_unwind(AssertUnwindSafe(|| self.handler.call(request))) {
             Ok(future) => future,
             Err(panic) => {
-                let _ = results.unbounded_send((token, Err(HandlerFailure::Panicked(panic_message(&*panic)))));
+                self.failed.push((token, Err(HandlerFailure::Panicked(panic_message(&*panic)))));
                 return;
             }
         };
         let (abort, registration) = AbortHandle::new_pair();
         self.running.insert(token, abort);
-        let task = Abortable::new(
-            async move {
-                let outcome = match AssertUnwindSafe(future).catch_unwind().await {
-                    Ok(Ok(reply)) => Ok(reply.into_bytes()),
-                    Ok(Err(e)) => Err(HandlerFailure::Error(e.to_string())),
-                    Err(panic) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
-                };
-                let _ = results.unbounded_send((token, outcome));
-            },
-            registration,
-        );
-        runtime.spawn(async move {
-            let _ = task.await;
-        });
+        let run = async move {
+            let outcome = match AssertUnwindSafe(future).catch_unwind().await {
+                Ok(Ok(reply)) => Ok(reply.into_bytes()),
+                Ok(Err(e)) => Err(HandlerFailure::Error(e.to_string())),
+                Err(panic) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
+            };
+            (token, outcome)
+        };
+        self.runs.push(Box::pin(Abortable::new(run, registration)));
     }
 
-    /// The handler for `token` finished.
-    pub(crate) fn finished(&mut self, token: RequestToken) {
-        self.running.remove(&token);
+    /// Progress on the running handlers; the next one finished, if any. (An aborted
+    /// one is dropped on the way.)
+    pub(crate) fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        if let Some(outcome) = self.failed.pop() {
+            return Poll::Ready(outcome);
+        }
+        loop {
+            match self.runs.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok((token, result)))) => {
+                    self.running.remove(&token);
+                    return Poll::Ready((token, result));
+                }
+                Poll::Ready(Some(Err(Aborted))) => continue,
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     /// Aborts the handler for `token` if it still runs (its request was answered
@@ -128,12 +140,13 @@ impl<H: Handler> Handlers<H> {
         }
     }
 
-    /// Aborts every handler still running.
+    /// Aborts every handler still running, and drops them.
     pub(crate) fn abort_all(&mut self) -> usize {
         let n = self.running.len();
         for (_, handle) in self.running.drain() {
             handle.abort();
         }
+        self.runs = FuturesUnordered::new();
         n
     }
 }

@@ -10,11 +10,13 @@
 //! the core's drive loop plus sockets.
 //!
 //! - **Handlers** implement [`Handler`]: any `Fn(IncomingRequest) -> Future<Output =
-//!   Result<Reply, E>>` does; each
-//!   runs as its own task, so on ROUTER replies leave in the order handlers finish. An
-//!   error or a panic (caught, also when calling the handler) becomes Salt's
-//!   handler-exception reply and the server keeps serving. A handler still running
-//!   when its request is answered without it (timeout, shutdown) is aborted.
+//!   Result<Reply, E>>` does. Their futures run concurrently inside the server task
+//!   (each polled when it wakes; no task spawned per request), so on ROUTER replies
+//!   leave in the order handlers finish. A handler must not block the thread: move
+//!   CPU-heavy or synchronous work to a blocking pool and await it. An error or a panic
+//!   (caught, also when calling the handler) becomes Salt's handler-exception reply
+//!   and the server keeps serving. A handler still running when its request is
+//!   answered without it (timeout, shutdown) is aborted (dropped).
 //! - **Our wire**: every connection's ZMTP state lives in the core's router; a peer
 //!   that breaks the protocol or a limit (a frame header declaring 2^40 bytes, a bad
 //!   greeting, an incompatible socket type, a handshake not done within

@@ -13,15 +13,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use futures::StreamExt;
-use futures::channel::mpsc;
 use futures::future::{self, BoxFuture};
-use reqchan_core::server::{HandlerFailure, RequestToken, Server};
+use reqchan_core::server::Server;
 
 #[cfg(feature = "zeromq")]
 use super::guard::GuardAction;
 use super::guard::RecvGuard;
-use super::handler::{Handler, Handlers, Outcome};
+use super::handler::{Handler, Handlers};
 #[cfg(feature = "zeromq")]
 use super::socket::SendOutcome;
 use super::socket::{ServerSocket, SocketKind};
@@ -50,7 +48,7 @@ where
     let framing = socket.framing(kind);
     let core = Server::new(framing, socket.core_config(kind, &options.core)).map_err(ServeError::Config)?;
     let lockstep_socket = framing == reqchan_core::server::Framing::Bare;
-    let (handlers, outcomes) = Handlers::new(handler);
+    let handlers = Handlers::new(handler);
     let mut task = ServerTask {
         runtime,
         options,
@@ -59,7 +57,6 @@ where
         kind,
         endpoint,
         handlers,
-        outcomes,
         guard: RecvGuard::new(lockstep_socket),
         lockstep_socket,
         outbox: VecDeque::new(),
@@ -90,7 +87,6 @@ struct ServerTask<R: Runtime, H: Handler, S> {
     lockstep_socket: bool,
     endpoint: String,
     handlers: Handlers<H>,
-    outcomes: mpsc::UnboundedReceiver<Outcome>,
     #[cfg_attr(not(feature = "zeromq"), allow(dead_code))]
     guard: RecvGuard,
     /// Replies waiting for the socket, oldest first.
@@ -177,22 +173,19 @@ where
         }
     }
 
-    /// Handler results, as many as are ready (up to a batch).
+    /// Handler results, as many as are ready (up to a batch), then one drain.
     fn poll_outcomes(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         for _ in 0..BATCH {
-            let Poll::Ready(Some((token, result))) = self.outcomes.poll_next_unpin(cx) else { break };
-            self.handle_outcome(token, result);
+            let Poll::Ready((token, result)) = self.handlers.poll_outcome(cx) else { break };
+            // An error means the request was already answered (timed out).
+            let _ = self.core.handle_result(Instant::now(), token, result);
             progress = true;
         }
+        if progress {
+            self.drain();
+        }
         progress
-    }
-
-    fn handle_outcome(&mut self, token: RequestToken, result: Result<Bytes, HandlerFailure>) {
-        self.handlers.finished(token);
-        // An error means the request was already answered (timed out).
-        let _ = self.core.handle_result(Instant::now(), token, result);
-        self.drain();
     }
 
     /// Feeds the core's timeout when it is due; keeps one sleep armed for its deadline.
@@ -396,7 +389,7 @@ where
             self.outbox.push_back(transmit.into_frames());
         }
         while let Some(request) = self.core.poll_request() {
-            self.handlers.start(&self.runtime, request);
+            self.handlers.start(request);
         }
         while let Some(event) = self.core.poll_event() {
             self.emit(DriverEvent::Core(event));
