@@ -10,14 +10,14 @@
 //! otherwise: 0 when every request was answered, 1 when some failed (the summary, with
 //! failures by kind, is printed either way).
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io::{IsTerminal, Write as _};
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -242,31 +242,36 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
     let _ = tokio::time::timeout(args.timeout, watch.wait_for(|s| s == ConnectionState::Connected)).await;
 
     let progress = Progress::new(total, std::io::stderr().is_terminal() && !args.json);
-    let shared = Rc::new(RefCell::new(Tally::new()));
-    let next = Rc::new(Cell::new(0u64));
+    let shared = Arc::new(Mutex::new(Tally::new()));
+    let next = Arc::new(AtomicU64::new(0));
     // Set when no more requests may start: the count is reached, the time is up, or a
     // signal came.
-    let stop = Rc::new(Cell::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let workers = (0..callers).map(|_| {
         let (channel, payload, tally, next, progress, stop) =
             (channel.clone(), payload.clone(), shared.clone(), next.clone(), progress.clone(), stop.clone());
         async move {
-            while !stop.get() && next.get() < total && deadline.is_none_or(|at| Instant::now() < at) {
-                next.set(next.get() + 1);
+            while !stop.load(Ordering::Relaxed)
+                && next.load(Ordering::Relaxed) < total
+                && deadline.is_none_or(|at| Instant::now() < at)
+            {
+                next.fetch_add(1, Ordering::Relaxed);
                 let sent = Instant::now();
                 // A refusal from the server (`bad load`, `server busy`) is a failure.
                 let options = RequestOptions::default().detect_refusals(true);
                 let result = channel.request_raw_with(Bytes::clone(&payload), options).await;
-                tally.borrow_mut().record(sent, result);
+                lock(&tally).record(sent, result);
                 progress.tick(started);
             }
         }
     });
-    // The callers run on this task, the driver on its own: one thread for everything
-    // (a current-thread runtime), the fastest setup for a single connection.
-    let all: Pin<Box<dyn Future<Output = ()>>> = match args.rate {
+    // The callers run in a task of their own, the driver in another: one thread for
+    // everything (a current-thread runtime), the fastest setup for a single connection.
+    // (Callers in `block_on`'s own future would cost tokio an extra poll of its reactor
+    // each time the driver wakes them.)
+    let all: Pin<Box<dyn Future<Output = ()> + Send>> = match args.rate {
         None => Box::pin(futures::future::join_all(workers).map(drop)),
         Some(rate) => {
             drop(workers);
@@ -274,11 +279,12 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
             Box::pin(open_loop(channel, payload, rate, total, started, deadline, stop, tally, progress.clone()))
         }
     };
+    let all = tokio::spawn(all);
     let interrupted = tokio::select! {
         _ = all => None,
         signal = signals() => {
             // Stop starting requests, then let those in flight finish (bounded).
-            stop.set(true);
+            stop.store(true, Ordering::Relaxed);
             let grace = args.timeout.saturating_mul(args.tries).min(Duration::from_secs(10));
             let _ = tokio::time::timeout(grace, channel.wait_for_stats(|s| s.submitted == s.replied + s.rejected + s.timed_out + s.cancelled + s.closed + s.failed)).await;
             Some(signal)
@@ -288,7 +294,7 @@ async fn bench(args: &BenchArgs, endpoint: &str) -> Result<Outcome, String> {
     progress.finish();
     let stats = channel.stats();
     channel.close();
-    let tally = Rc::try_unwrap(shared).map(RefCell::into_inner).unwrap_or_else(|shared| shared.borrow().clone());
+    let tally = lock(&shared).clone();
     Ok(Outcome {
         requests: tally.ok + tally.failed,
         ok: tally.ok,
@@ -312,8 +318,8 @@ async fn open_loop(
     total: u64,
     started: Instant,
     deadline: Option<Instant>,
-    stop: Rc<Cell<bool>>,
-    tally: Rc<RefCell<Tally>>,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
     progress: Progress,
 ) {
     use futures::stream::{FuturesUnordered, StreamExt};
@@ -321,7 +327,7 @@ async fn open_loop(
     let mut i = 0u64;
     loop {
         let intended = started + Duration::from_secs_f64(i as f64 / rate);
-        let may_start = i < total && !stop.get() && deadline.is_none_or(|at| intended < at);
+        let may_start = i < total && !stop.load(Ordering::Relaxed) && deadline.is_none_or(|at| intended < at);
         if !may_start && in_flight.is_empty() {
             return;
         }
@@ -333,7 +339,7 @@ async fn open_loop(
                 in_flight.push(async move { (intended, request.await) });
             }
             Some((intended, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                tally.borrow_mut().record(intended, result);
+                lock(&tally).record(intended, result);
                 progress.tick(started);
             }
         }
@@ -452,9 +458,14 @@ fn print_histogram(outcome: &Outcome) {
 }
 
 /// A progress bar on stderr, redrawn at most every 100 ms; does nothing when off.
+/// The value behind `mutex` (a panic elsewhere does not hide the counts).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[derive(Clone)]
 struct Progress {
-    inner: Option<Rc<RefCell<ProgressState>>>,
+    inner: Option<Arc<Mutex<ProgressState>>>,
 }
 
 struct ProgressState {
@@ -465,12 +476,12 @@ struct ProgressState {
 
 impl Progress {
     fn new(total: u64, enabled: bool) -> Self {
-        Self { inner: enabled.then(|| Rc::new(RefCell::new(ProgressState { total, done: 0, drawn_at: None }))) }
+        Self { inner: enabled.then(|| Arc::new(Mutex::new(ProgressState { total, done: 0, drawn_at: None }))) }
     }
 
     fn tick(&self, started: Instant) {
         let Some(inner) = &self.inner else { return };
-        let mut state = inner.borrow_mut();
+        let mut state = lock(inner);
         state.done += 1;
         let due = state.drawn_at.is_none_or(|at| at.elapsed() >= Duration::from_millis(100));
         if due || state.done == state.total {
