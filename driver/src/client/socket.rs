@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqchan_core::client::{ConnectError, ConnectErrorKind, RequestId};
+use reqchan_core::client::{ConnectError, ConnectErrorKind, RequestId, Transmit};
 
 use super::wire::{self, Address, WireConn, WireOutcome};
 #[cfg(feature = "zeromq")]
@@ -90,14 +90,12 @@ pub(crate) fn connect<R: Runtime>(
 
 impl<R: Runtime> Conn<R> {
     /// Queues request `id`'s `frames` for sending.
-    pub(crate) fn transmit(&mut self, id: RequestId, frames: Vec<Bytes>) -> Result<(), String> {
+    pub(crate) fn transmit(&mut self, transmit: Transmit) -> Result<(), String> {
         match self {
             #[cfg(feature = "zeromq")]
-            Self::Zmq(conn) => conn.transmit(id, frames).map_err(|e| e.to_string()),
-            Self::Wire(conn) => {
-                let _ = id;
-                conn.transmit(frames).map_err(|e| e.to_string())
-            }
+            Self::Zmq(conn) => conn.transmit(transmit.id, transmit.into_frames()).map_err(|e| e.to_string()),
+            // Encoded straight from the core's frames into the output buffer: no Vec.
+            Self::Wire(conn) => conn.transmit(transmit.frames()).map_err(|e| e.to_string()),
         }
     }
 

@@ -269,7 +269,7 @@ impl<R: Runtime> Driver<R> {
                     refused = Some((id, "no socket is open".to_owned()));
                     break;
                 };
-                if let Err(error) = conn.transmit(id, transmit.into_frames()) {
+                if let Err(error) = conn.transmit(transmit) {
                     refused = Some((id, error.to_string()));
                     break;
                 }

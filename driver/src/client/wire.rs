@@ -142,8 +142,8 @@ impl<R: Runtime> WireConn<R> {
     }
 
     /// Queues a message for the peer.
-    pub(crate) fn transmit(&mut self, frames: Vec<Bytes>) -> Result<(), WireError> {
-        self.wire.send(&frames)
+    pub(crate) fn transmit(&mut self, frames: &[Bytes]) -> Result<(), WireError> {
+        self.wire.send(frames)
     }
 
     /// Makes progress on writes, reads and the heartbeat timer; returns the first
