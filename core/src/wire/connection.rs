@@ -159,7 +159,7 @@ impl Connection {
             state: State::Greeting,
             input: BytesMut::new(),
             output,
-            parts: Vec::new(),
+            parts: Vec::with_capacity(4),
             part_bytes: 0,
             peer_minor: 0,
             events: VecDeque::new(),
@@ -378,7 +378,10 @@ impl Connection {
         if !more {
             self.part_bytes = 0;
             self.stats.messages_received += 1;
-            self.events.push_back(WireEvent::Message(std::mem::take(&mut self.parts)));
+            // Room for one more frame in front (a router's routing id) and the usual
+            // three of a request, so neither the pushes nor that insert reallocate.
+            let parts = std::mem::replace(&mut self.parts, Vec::with_capacity(4));
+            self.events.push_back(WireEvent::Message(parts));
         }
         Ok(())
     }

@@ -168,6 +168,8 @@ struct Peer {
     closing: bool,
     /// Ended without writing what was queued: close its stream at once.
     aborted: bool,
+    /// Its routing id frame, made once (each message gets a reference to it).
+    routing_id: Bytes,
 }
 
 /// Many ZMTP connections behind one ROUTER or REP socket. Bytes in, events out; bytes
@@ -227,8 +229,18 @@ impl Router {
         }
         self.next_id = id.0.wrapping_add(1);
         let conn = Connection::new(now, self.config.wire.clone());
-        self.peers
-            .insert(id, Peer { conn, deadline: None, in_driver: 0, dirty: false, closing: false, aborted: false });
+        self.peers.insert(
+            id,
+            Peer {
+                conn,
+                deadline: None,
+                in_driver: 0,
+                dirty: false,
+                closing: false,
+                aborted: false,
+                routing_id: id.routing_id(),
+            },
+        );
         self.stats.accepted += 1;
         self.after(id);
         Ok(id)
@@ -408,7 +420,7 @@ impl Router {
             match event {
                 WireEvent::Message(mut frames) => {
                     self.stats.messages_received += 1;
-                    frames.insert(0, peer.routing_id());
+                    frames.insert(0, p.routing_id.clone());
                     self.events.push_back(RouterEvent::Message(frames));
                 }
                 WireEvent::Ready { .. } => {
