@@ -14,7 +14,7 @@ use super::socket_type::SocketType;
 use crate::time::Monotonic;
 
 /// Frames at least this large are copied out of the input buffer instead of sharing it.
-const COPY_OUT: usize = 4096;
+const COPY_OUT: usize = 16 << 10;
 
 /// How a [`Connection`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
