@@ -357,3 +357,21 @@ async fn max_message_size_bounds_requests_on_both_sides() {
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     small.kill().await.unwrap();
 }
+
+/// On an interactive terminal `bench` draws a progress bar with the rate and an ETA;
+/// with stderr not a terminal it draws none. The terminal is a pseudo-terminal made by
+/// util-linux's `script`.
+#[tokio::test]
+async fn bench_shows_a_progress_bar_on_a_terminal_and_none_otherwise() {
+    let command = format!("{} bench --requests 2000 --mode lockstep --concurrency 1", reqchan().display());
+    let on_terminal =
+        tokio::process::Command::new("script").args(["-qfec", &command, "/dev/null"]).stdin(Stdio::null()).output();
+    let output = within(LIMIT, "bench on a pseudo-terminal", on_terminal).await.expect("util-linux script");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let screen = String::from_utf8_lossy(&output.stdout).replace('\r', "\n");
+    assert!(screen.contains("2000/2000"), "the bar reaches the total: {screen}");
+    assert!(screen.lines().any(|l| l.contains("req/s, ETA")), "rate and ETA: {screen}");
+    let piped = run(&["bench", "--requests", "200", "--mode", "lockstep", "--concurrency", "1"]).await;
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert!(!stderr(&piped).contains("ETA"), "no bar without a terminal: {}", stderr(&piped));
+}
