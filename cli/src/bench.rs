@@ -79,7 +79,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     histogram: bool,
     #[command(flatten)]
-    transport: TransportArgs,
+    pub(crate) transport: TransportArgs,
 }
 
 /// What a run measured.

@@ -86,6 +86,15 @@ async fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
         }
     };
+    let conflict = match &cli.command {
+        Command::Send(args) => args.transport.conflict(),
+        Command::Bench(args) => args.transport.conflict(),
+        Command::Serve(_) => None,
+    };
+    if let Some(message) = conflict {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     init_logging(cli.verbose);
     match cli.command {
         Command::Serve(args) => match serve::run(args).await {

@@ -103,6 +103,12 @@ impl TransportArg {
 }
 
 impl TransportArgs {
+    /// Options that cannot go together (checked before anything runs: a usage error).
+    pub(crate) fn conflict(&self) -> Option<&'static str> {
+        (self.transport == TransportArg::Zmq && self.heartbeat.is_some())
+            .then_some("--heartbeat needs --transport wire (zmq.rs has no heartbeats)")
+    }
+
     /// `config` with the transport and heartbeat asked for; an error for a heartbeat
     /// over zmq.rs, which cannot send them.
     pub(crate) fn apply(&self, config: ChannelConfig) -> Result<ChannelConfig, String> {

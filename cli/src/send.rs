@@ -45,7 +45,7 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     raw: bool,
     #[command(flatten)]
-    transport: TransportArgs,
+    pub(crate) transport: TransportArgs,
 }
 
 /// Runs `reqchan send`; prints the reply or the error, and returns the exit status.

@@ -191,9 +191,9 @@ async fn send_and_bench_run_over_our_own_wire() {
     assert_eq!(reply["load"], serde_json::json!({"cmd": "ping"}));
     let output = run(&["bench", "--endpoint", ep, "--json", "--requests", "200", "--transport", "wire"]).await;
     check_bench(&one_json_line(&output, 0), 200);
-    // zmq.rs cannot send heartbeats: asking for them is an error, not a silent no-op.
+    // zmq.rs cannot send heartbeats: asking for them is a usage error, not a silent no-op.
     let output = run(&["send", ep, "--transport", "zmq", "--heartbeat", "1"]).await;
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--heartbeat needs --transport wire"), "{}", stderr(&output));
 }
 
