@@ -167,6 +167,13 @@ impl ServerOptions {
         self
     }
 
+    /// Hands `event` to the sink, if there is one.
+    pub(crate) fn emit(&self, event: DriverEvent) {
+        if let Some(sink) = &self.on_event {
+            sink(&event);
+        }
+    }
+
     /// Sets [`on_event`](Self::on_event).
     pub fn event_sink(mut self, sink: EventSink) -> Self {
         self.on_event = Some(sink);

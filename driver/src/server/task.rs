@@ -146,12 +146,8 @@ where
     fn poll_wire(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(ServerSocket::Wire(wire)) = &mut self.socket else { return false };
         let progress = wire.poll_io(cx);
-        let mut events = Vec::new();
         while let Some(event) = wire.poll_event() {
-            events.push(event);
-        }
-        for event in events {
-            self.emit(event);
+            self.options.emit(event);
         }
         if progress {
             self.publish();
@@ -164,12 +160,8 @@ where
     fn flush_wire(&mut self) {
         let Some(ServerSocket::Wire(wire)) = &mut self.socket else { return };
         wire.flush();
-        let mut events = Vec::new();
         while let Some(event) = wire.poll_event() {
-            events.push(event);
-        }
-        for event in events {
-            self.emit(event);
+            self.options.emit(event);
         }
     }
 
@@ -218,7 +210,7 @@ where
             Ok((socket, _)) => {
                 self.socket = Some(socket);
                 self.stats.sockets_recreated += 1;
-                self.emit(DriverEvent::SocketRecreated);
+                self.options.emit(DriverEvent::SocketRecreated);
             }
             Err(source) => {
                 self.stats.handlers_aborted += self.handlers.abort_all() as u64;
@@ -238,15 +230,11 @@ where
         match &mut self.socket {
             Some(ServerSocket::Wire(wire)) => {
                 let progress = !self.outbox.is_empty();
-                let mut failed = Vec::new();
                 while let Some(frames) = self.outbox.pop_front() {
                     if let Err(error) = wire.send(&frames) {
-                        failed.push(error);
+                        self.stats.send_errors += 1;
+                        self.options.emit(DriverEvent::SendFailed(error.to_string()));
                     }
-                }
-                for error in failed {
-                    self.stats.send_errors += 1;
-                    self.emit(DriverEvent::SendFailed(error.to_string()));
                 }
                 progress
             }
@@ -266,12 +254,12 @@ where
                 SendOutcome::Sent => {}
                 SendOutcome::Failed(error) => {
                     self.stats.send_errors += 1;
-                    self.emit(DriverEvent::SendFailed(error.to_string()));
+                    self.options.emit(DriverEvent::SendFailed(error.to_string()));
                 }
                 SendOutcome::TimedOut => {
                     self.stats.send_timeouts += 1;
                     let why = format!("no room in the peer's queue for {:?}", self.options.send_timeout);
-                    self.emit(DriverEvent::SendFailed(why));
+                    self.options.emit(DriverEvent::SendFailed(why));
                 }
             }
             self.publish();
@@ -335,7 +323,7 @@ where
             }
             Err(error) => {
                 self.stats.recv_errors += 1;
-                self.emit(DriverEvent::RecvError(error.to_string()));
+                self.options.emit(DriverEvent::RecvError(error.to_string()));
                 match self.guard.on_error(now) {
                     GuardAction::Retry => {}
                     GuardAction::Pause(duration) => {
@@ -392,7 +380,7 @@ where
             self.handlers.start(request);
         }
         while let Some(event) = self.core.poll_event() {
-            self.emit(DriverEvent::Core(event));
+            self.options.emit(DriverEvent::Core(event));
         }
         self.publish();
     }
@@ -415,12 +403,6 @@ where
         wire.count_into(&mut self.stats);
     }
 
-    fn emit(&self, event: DriverEvent) {
-        if let Some(sink) = &self.options.on_event {
-            sink(&event);
-        }
-    }
-
     /// After the loop: closes the socket (our wire writes what is queued, within
     /// `linger`), aborts what still runs, reports.
     async fn finish(mut self) -> Result<ServeReport, ServeError> {
@@ -435,7 +417,7 @@ where
                 let linger = self.runtime.sleep_until(Instant::now() + self.options.linger);
                 future::select(Box::pin(flushed), Box::pin(linger)).await;
                 while let Some(event) = wire.poll_event() {
-                    self.emit(event);
+                    self.options.emit(event);
                 }
                 self.take_wire_stats(&wire);
                 self.stats.connections_unflushed = self.stats.connections_open;
