@@ -102,6 +102,11 @@ impl ServeProcess {
             .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
     }
 
+    /// Ends it at once (SIGKILL, by PID) and waits until it is gone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Stops it with SIGINT; returns its exit code and everything it wrote to stderr.
     pub async fn stop(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().expect("running").to_string();

@@ -7,7 +7,7 @@
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use reqchan_tests::binary::reqchan;
+use reqchan_tests::binary::{ServeProcess, reqchan};
 use reqchan_tests::python::{PythonPeer, python};
 use reqchan_tests::within;
 
@@ -239,49 +239,34 @@ async fn serve_exits_6_when_it_cannot_bind() {
     assert!(stdout(&help).contains("6  the endpoint could not be bound"), "{}", stdout(&help));
 }
 
-/// Starts `reqchan serve` on a free port with `extra` flags; returns it and its endpoint.
-async fn serve(extra: &[&str]) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(reqchan())
-        .args(["serve", "tcp://127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start reqchan serve");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = within(LIMIT, "serve listening", lines.next_line()).await.unwrap().expect("a line");
-    let endpoint = line.strip_prefix("listening on ").expect("`listening on ENDPOINT`").to_owned();
-    (child, endpoint)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_misbehaves_on_purpose_for_testing_clients_and_logs_with_v() {
     // Drops every request: the client times out (exit 3), and -v shows the timeout.
-    let (mut dropping, ep) = serve(&["--drop-rate", "1"]).await;
+    let dropping = ServeProcess::start(&["--drop-rate", "1"]).await;
+    let ep = dropping.endpoint().to_owned();
     let output = run(&["-v", "send", &ep, "--timeout", "300ms", "--tries", "1"]).await;
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(stderr(&output).contains("request timed out"), "-v logs the timeout: {}", stderr(&output));
-    dropping.kill().await.unwrap();
+    dropping.kill().await;
     // Garbage replies: a decode error (exit 1).
-    let (mut garbage, ep) = serve(&["--reply-garbage-rate", "1"]).await;
+    let garbage = ServeProcess::start(&["--reply-garbage-rate", "1"]).await;
+    let ep = garbage.endpoint().to_owned();
     let output = run(&["send", &ep, "--timeout", "5"]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("cannot decode the reply"), "{}", stderr(&output));
-    garbage.kill().await.unwrap();
+    garbage.kill().await;
     // A delay: still answered.
-    let (mut slow, ep) = serve(&["--delay", "200ms"]).await;
+    let slow = ServeProcess::start(&["--delay", "200ms"]).await;
+    let ep = slow.endpoint().to_owned();
     let reply = one_json_line(&run(&["send", &ep, r#"{"n":1}"#]).await, 0);
     assert_eq!(reply, serde_json::json!({"n": 1}), "the echo server answers with the load");
-    slow.kill().await.unwrap();
+    slow.kill().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_reports_failures_by_kind_with_null_percentiles_when_nothing_was_answered() {
-    let (mut dropping, ep) = serve(&["--drop-rate", "1"]).await;
+    let dropping = ServeProcess::start(&["--drop-rate", "1"]).await;
+    let ep = dropping.endpoint().to_owned();
     let output = run(&[
         "bench",
         "--endpoint",
@@ -302,7 +287,7 @@ async fn bench_reports_failures_by_kind_with_null_percentiles_when_nothing_was_a
     assert!(report["p50_us"].is_null() && report["latency_us"]["p99"].is_null(), "null, not 0: {report}");
     assert_eq!(report["errors"]["timed out"], 3, "{report}");
     assert_eq!(report["rps"].as_f64(), Some(0.0), "req/s counts answered requests only: {report}");
-    dropping.kill().await.unwrap();
+    dropping.kill().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,7 +331,8 @@ async fn bench_runs_open_loop_at_a_target_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_message_size_bounds_requests_on_both_sides() {
-    let (mut small, ep) = serve(&["--max-message-size", "64"]).await;
+    let small = ServeProcess::start(&["--max-message-size", "64"]).await;
+    let ep = small.endpoint().to_owned();
     // The client refuses a request over its own limit before sending anything.
     let big = format!(r#""{}""#, "x".repeat(100));
     let output = run(&["send", &ep, &big, "--max-message-size", "64"]).await;
@@ -355,7 +341,7 @@ async fn max_message_size_bounds_requests_on_both_sides() {
     // The server answers a request over its limit with bad load: a refusal (exit 5).
     let output = run(&["send", &ep, &big]).await;
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
-    small.kill().await.unwrap();
+    small.kill().await;
 }
 
 /// On an interactive terminal `bench` draws a progress bar with the rate and an ETA;
