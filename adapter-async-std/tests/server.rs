@@ -2,12 +2,13 @@
 //! modes, real libzmq REQ clients (pyzmq), and a hostile peer that only costs its own
 //! connection.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_std::io::{ReadExt, WriteExt};
 use futures::future::join_all;
 use reqchan_async_std::server::{self, Reply, ServerOptions, SocketKind};
 use reqchan_async_std::{Channel, ChannelConfig, Value};
+use reqchan_core::wire::{Connection, SocketType, WireConfig};
 use reqchan_peers::{PythonPeer, python};
 
 async fn bounded<T>(test: impl Future<Output = T>) -> T {
@@ -52,12 +53,12 @@ async fn libzmq_req_clients_are_answered_and_a_hostile_peer_costs_only_its_conne
     bounded(async {
         let server =
             server::bind("tcp://127.0.0.1:0", SocketKind::Router, ServerOptions::default(), echo).await.unwrap();
-        // A ZMTP greeting, then a long-frame header declaring 2^40 bytes.
+        // A DEALER's greeting and READY (from the core's ZMTP state machine), then a
+        // long-frame header declaring 2^40 bytes.
         let address = server.endpoint().trim_start_matches("tcp://").to_owned();
         let mut hostile = async_std::net::TcpStream::connect(&address).await.unwrap();
-        let mut bytes = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
-        bytes.extend_from_slice(b"NULL");
-        bytes.resize(64, 0);
+        let dealer = WireConfig::new(SocketType::Dealer);
+        let mut bytes = Connection::new(Instant::now(), dealer).poll_transmit().expect("a handshake").to_vec();
         bytes.push(0x02);
         bytes.extend_from_slice(&(1u64 << 40).to_be_bytes());
         let _ = hostile.write_all(&bytes).await;

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 
+/// The largest message the TCP echo server takes (the connection is closed beyond).
+const MAX_TCP_MESSAGE: usize = 1 << 20;
+
 /// The longest any client waits for one reply.
 const STALL: Duration = Duration::from_secs(120);
 
@@ -280,6 +283,10 @@ fn tcp_server(address: &str) {
                     return;
                 }
                 let n = u32::from_be_bytes(len) as usize;
+                // Checked before anything is allocated from the declared length.
+                if n > MAX_TCP_MESSAGE {
+                    return;
+                }
                 buf.resize(4 + n, 0);
                 buf[..4].copy_from_slice(&len);
                 if stream.read_exact(&mut buf[4..]).is_err() || stream.write_all(&buf).is_err() {
@@ -322,17 +329,16 @@ fn tcp_client(address: &str, requests: usize, in_flight: usize, size: usize) -> 
 /// Opens `n` connections to a ZMTP server, completes each handshake as a DEALER, holds
 /// them until stdin closes (prints `held N` once all are up).
 fn hold(endpoint: &str, n: usize) {
+    use reqchan_core::wire::{Connection, SocketType, WireConfig};
     let address = endpoint.trim_start_matches("tcp://");
-    let mut greeting = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
-    greeting.extend_from_slice(b"NULL");
-    greeting.resize(64, 0);
-    let mut ready = vec![0x04, 28, 5];
-    ready.extend_from_slice(b"READY\x0bSocket-Type\x00\x00\x00\x06DEALER");
+    // Our greeting and READY as a DEALER, from the core's own ZMTP state machine.
+    let handshake = Connection::new(Instant::now(), WireConfig::new(SocketType::Dealer))
+        .poll_transmit()
+        .expect("a greeting and READY");
     let mut held = Vec::with_capacity(n);
     for _ in 0..n {
         let mut stream = TcpStream::connect(address).expect("connect");
-        stream.write_all(&greeting).expect("greeting");
-        stream.write_all(&ready).expect("ready");
+        stream.write_all(&handshake).expect("greeting and READY");
         stream.set_read_timeout(Some(STALL)).expect("timeout");
         let mut theirs = [0u8; 64];
         stream.read_exact(&mut theirs).expect("the server's greeting");
