@@ -5,15 +5,11 @@
 
 Prints one JSON line (requests, elapsed_s, rps, p50_us, p99_us, p999_us).
 """
-import json
 import sys
 import time
 
 import zmq
-
-
-def percentile(sorted_values, q):
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+from report import print_report
 
 
 def main():
@@ -31,15 +27,7 @@ def main():
         socket.recv()
         latencies.append(time.perf_counter() - sent)
     elapsed = time.perf_counter() - started
-    latencies.sort()
-    print(json.dumps({
-        "requests": requests,
-        "elapsed_s": elapsed,
-        "rps": requests / elapsed,
-        "p50_us": percentile(latencies, 0.5) * 1e6,
-        "p99_us": percentile(latencies, 0.99) * 1e6,
-        "p999_us": percentile(latencies, 0.999) * 1e6,
-    }))
+    print_report(requests, elapsed, latencies)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,12 @@ CONCURRENCY callers at once, each awaiting its reply. Prints one JSON line (requ
 elapsed_s, rps, p50_us, p99_us, p999_us).
 """
 import asyncio
-import json
 import sys
 import time
 
 import salt.transport.zeromq
 import tornado.ioloop
-
-
-def percentile(sorted_values, q):
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+from report import print_report
 
 
 async def main():
@@ -41,15 +37,7 @@ async def main():
     await asyncio.gather(*(caller(n) for n in shares))
     elapsed = time.perf_counter() - started
     client.close()
-    latencies.sort()
-    print(json.dumps({
-        "requests": requests,
-        "elapsed_s": elapsed,
-        "rps": requests / elapsed,
-        "p50_us": percentile(latencies, 0.5) * 1e6,
-        "p99_us": percentile(latencies, 0.99) * 1e6,
-        "p999_us": percentile(latencies, 0.999) * 1e6,
-    }), flush=True)
+    print_report(requests, elapsed, latencies)
 
 
 if __name__ == "__main__":
