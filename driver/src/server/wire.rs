@@ -170,13 +170,7 @@ impl<R: Runtime> WireSocket<R> {
             };
             // What does not fit now is written when the stream wakes us.
             io.writing = Some((bytes, 0));
-            let waker = io.waker_handle.clone();
-            let mut cx = Context::from_waker(&waker);
-            match write_some(&mut io.stream, &mut io.writing, &mut cx) {
-                Ok(Written { done: true, .. }) => self.router.handle_written(peer),
-                Ok(_) => {}
-                Err(_) => self.drop_peer(peer),
-            }
+            self.write(peer);
         }
         self.drain_events();
     }
@@ -187,7 +181,7 @@ impl<R: Runtime> WireSocket<R> {
     }
 
     /// Queues a reply for the peer its first frame names; written by the next
-    /// [`poll_io`](Self::poll_io).
+    /// [`flush`](Self::flush).
     pub(crate) fn send(&mut self, frames: &[Bytes]) -> Result<(), RouteError> {
         self.router.send(frames)
     }
@@ -288,19 +282,7 @@ impl<R: Runtime> WireSocket<R> {
         io.waker.queued.store(false, Ordering::Release);
         let waker = io.waker_handle.clone();
         let mut cx = Context::from_waker(&waker);
-        let mut progress = false;
-        match write_some(&mut io.stream, &mut io.writing, &mut cx) {
-            Ok(written) => {
-                if written.done {
-                    self.router.handle_written(peer);
-                }
-                progress |= written.progress;
-            }
-            Err(_) => {
-                self.drop_peer(peer);
-                return true;
-            }
-        }
+        let mut progress = self.write(peer);
         let Some(io) = self.peers.get_mut(&peer) else { return progress };
         for turn in 0..READS_PER_TURN {
             match Pin::new(&mut io.stream).poll_read(&mut cx, &mut self.read_buf) {
@@ -324,6 +306,26 @@ impl<R: Runtime> WireSocket<R> {
             }
         }
         progress
+    }
+
+    /// Writes as much of `peer`'s buffer in progress as its stream takes (registering
+    /// its waker otherwise); tells the router when the buffer is out, drops the peer
+    /// when the stream fails. Returns whether anything moved.
+    fn write(&mut self, peer: PeerId) -> bool {
+        let Some(io) = self.peers.get_mut(&peer) else { return false };
+        let waker = io.waker_handle.clone();
+        match write_some(&mut io.stream, &mut io.writing, &mut Context::from_waker(&waker)) {
+            Ok(written) => {
+                if written.done {
+                    self.router.handle_written(peer);
+                }
+                written.progress
+            }
+            Err(_) => {
+                self.drop_peer(peer);
+                true
+            }
+        }
     }
 
     /// The stream failed or ended: close it and tell the router.
