@@ -33,7 +33,7 @@ fn a_full_queue_refuses_at_submit_and_accepts_again_once_it_drains() {
         sim.submit("c", opts(ms(1000), 1)).unwrap();
 
         assert_eq!(sim.submit("d", opts(ms(1000), 1)), Err(SubmitError::QueueFull { capacity: 2 }));
-        assert_eq!((sim.client.stats().submitted, sim.client.pending()), (3, 3), "a refusal queues nothing");
+        assert_eq!((sim.client().stats().submitted, sim.client().pending()), (3, 3), "a refusal queues nothing");
 
         sim.run_until_done(on_the_wire);
         assert!(sim.submit("e", opts(ms(1000), 1)).is_ok(), "b went on the wire: one place is free");
@@ -93,7 +93,7 @@ fn a_cancelled_queued_request_completes_at_once_and_is_never_transmitted() {
 
         assert!(sim.cancel(b));
 
-        assert_eq!(sim.client.stats().resets, 0, "nothing on the wire was touched");
+        assert_eq!(sim.client().stats().resets, 0, "nothing on the wire was touched");
         sim.run_until_idle();
         assert!(sim.sent_for(b).is_empty());
         assert_eq!(sim.server.transmissions(a), 3);
@@ -141,12 +141,13 @@ fn close_completes_every_pending_request_with_closed_in_submission_order_and_sen
         for id in [backing_off, queued, last] {
             assert_eq!(sim.result(id), &Err(RequestError::Closed));
         }
-        assert!(sim.client.poll_transmit(sim.now()).is_none());
+        let now = sim.now();
+        assert!(sim.client_unchecked().poll_transmit(now).is_none());
         assert_eq!(sim.submit("after", opts(ms(100), 1)), Err(SubmitError::Closed));
         sim.run_until_idle();
         assert_eq!(sim.sent().len(), sent_before, "nothing is sent after close");
-        assert_eq!(sim.client.pending(), 0);
-        assert_eq!(sim.client.poll_timeout().map(|t| t.at), None, "a closed client never needs waking");
+        assert_eq!(sim.client().pending(), 0);
+        assert_eq!(sim.client().poll_timeout().map(|t| t.at), None, "a closed client never needs waking");
     }
 }
 
@@ -157,24 +158,26 @@ fn after_close_every_input_is_ignored() {
         sim.server.behave(Behaviour::Silent);
         let a = sim.request("a");
         sim.close();
-        let stats = *sim.client.stats();
+        let stats = *sim.client().stats();
         let later = sim.now() + Duration::from_secs(3600);
 
-        sim.client.handle_connected(later);
-        sim.client.handle_connect_failed(later, refused());
-        sim.client.handle_peer_lost(later);
-        sim.client.handle_send_refused(later, &[a]);
-        sim.client.handle_reply(later, &[Bytes::from_static(b"late")]);
-        sim.client
-            .handle_reply(later, &[Bytes::copy_from_slice(&a.as_u64().to_be_bytes()), Bytes::new(), "late".into()]);
-        sim.client.handle_timeout(later);
-        sim.client.close(later);
+        // Straight to the client, behind the model's back: none of it may change anything.
+        let client = sim.client_unchecked();
+        client.handle_connected(later);
+        client.handle_connect_failed(later, refused());
+        client.handle_peer_lost(later);
+        client.handle_send_refused(later, &[a]);
+        client.handle_reply(later, &[Bytes::from_static(b"late")]);
+        client.handle_reply(later, &[Bytes::copy_from_slice(&a.as_u64().to_be_bytes()), Bytes::new(), "late".into()]);
+        client.handle_timeout(later);
+        client.close(later);
 
-        assert_eq!(sim.client.poll_action(), None);
-        assert!(sim.client.poll_transmit(later).is_none());
-        assert_eq!(sim.client.poll_completion(), None);
-        assert_eq!(*sim.client.stats(), stats);
-        assert!(sim.client.is_closed() && !sim.client.is_connected());
+        assert_eq!(client.poll_action(), None);
+        assert!(client.poll_transmit(later).is_none());
+        assert_eq!(client.poll_completion(), None);
+        assert_eq!(*sim.client().stats(), stats);
+        assert!(sim.client().is_closed() && !sim.client().is_connected());
+        sim.settle();
     }
 }
 
@@ -221,7 +224,7 @@ fn a_lost_peer_on_the_last_try_fails_with_peer_lost_at_once() {
         assert_eq!(sim.result(last_try), &Err(RequestError::PeerLost { attempts: 1 }));
         assert_eq!(sim.done(last_try).unwrap().at, sim.now());
         assert!(sim.completion(other).is_none(), "tries remain for the other request");
-        assert_eq!(sim.client.stats().failed, 1);
+        assert_eq!(sim.client().stats().failed, 1);
     }
 }
 
@@ -241,7 +244,7 @@ fn a_reply_read_while_the_connection_reopens_is_stray() {
 
         sim.deliver(&late);
 
-        assert_eq!(sim.client.stats().stray_replies, 1);
+        assert_eq!(sim.client().stats().stray_replies, 1);
         assert!(sim.completion(id).is_none(), "no reply is accepted before the new socket is connected");
         sim.run_for(ms(10));
         let resent: Vec<_> = sim.sent_for(id).iter().map(|s| (s.attempt, s.epoch)).collect();
@@ -256,11 +259,11 @@ fn a_lost_peer_reported_while_no_connection_is_open_is_ignored() {
         let mut sim = Sim::with_connector(config, 47, connector);
         let id = sim.request("r");
         sim.run_for(ms(5));
-        let (stats, actions) = (*sim.client.stats(), sim.actions().len());
+        let (stats, actions) = (*sim.client().stats(), sim.actions().len());
 
         sim.lose_peer();
 
-        assert_eq!((*sim.client.stats(), sim.actions().len()), (stats, actions));
+        assert_eq!((*sim.client().stats(), sim.actions().len()), (stats, actions));
         sim.run_until_done(id);
         assert!(sim.result(id).is_ok());
     }
@@ -272,7 +275,7 @@ fn a_lost_peer_reported_while_no_connection_is_open_is_ignored() {
 fn a_refused_send_is_not_an_attempt_and_goes_out_again_on_the_new_connection() {
     for config in both_modes() {
         let mut sim = Sim::new(config, 52);
-        sim.refuse_sends = 1;
+        sim.refuse_sends(1);
         let id = sim.submit("r", opts(ms(500), 1)).unwrap();
 
         // `Sim` reports the refusal, then the peer lost, as a driver would.
@@ -283,7 +286,7 @@ fn a_refused_send_is_not_an_attempt_and_goes_out_again_on_the_new_connection() {
         assert_eq!((done.attempts, done.result), (1, Ok(sim.server.reply_to(id, 1).unwrap())));
         assert_eq!(sim.server.transmissions(id), 1);
         // Counters only go up: two hand-offs, one of them refused.
-        assert_eq!((sim.client.stats().transmitted, sim.client.stats().send_failures), (2, 1));
+        assert_eq!((sim.client().stats().transmitted, sim.client().stats().send_failures), (2, 1));
     }
 }
 
@@ -294,7 +297,7 @@ fn a_refused_send_keeps_its_place_at_the_head_of_the_retries() {
     let a = sim.request("a");
     let b = sim.request("b");
     sim.run_for(ms(10));
-    sim.refuse_sends = 1;
+    sim.refuse_sends(1);
 
     // Both retries wait for the new connection, a first; a's send is refused there.
     sim.lose_peer();
@@ -308,7 +311,7 @@ fn a_refused_send_keeps_its_place_at_the_head_of_the_retries() {
 fn a_request_whose_sends_keep_being_refused_fails_at_its_queue_deadline() {
     for config in both_modes() {
         let mut sim = Sim::with_connector(config, 53, Connector { latency: ms(5), refusals: 0 });
-        sim.refuse_sends = u32::MAX;
+        sim.refuse_sends(u32::MAX);
         let start = sim.now();
         let id = sim.submit("r", opts(ms(300), 3)).unwrap();
 
@@ -353,7 +356,7 @@ fn refused_connections_are_retried_after_backoff_and_queued_requests_keep_their_
         assert!(sim.sent_for(short).is_empty());
         assert_eq!(sim.sent_for(long)[0].at - start, ms(700), "sent as soon as the connection is up");
         assert!(sim.result(long).is_ok());
-        assert_eq!(sim.client.stats().connect_failures, 3);
+        assert_eq!(sim.client().stats().connect_failures, 3);
     }
 }
 

@@ -54,7 +54,7 @@ fn a_timed_out_attempt_resets_the_socket_and_the_retry_goes_out_on_the_new_one()
     assert_eq!(done.result, Ok(sim.server.reply_to(id, 2).unwrap()));
     let epochs: Vec<_> = sim.sent_for(id).iter().map(|s| (s.attempt, s.epoch)).collect();
     assert_eq!(epochs, [(1, 1), (2, 2)], "the retry goes out on the fresh socket");
-    assert_eq!(sim.client.stats().resets, 1);
+    assert_eq!(sim.client().stats().resets, 1);
 }
 
 #[test]
@@ -92,21 +92,21 @@ fn a_late_reply_delivered_while_the_new_socket_opens_is_stray_and_completes_noth
     let late_frames: Vec<Bytes> = envelope[..envelope.len() - 1].iter().cloned().chain([late.clone()]).collect();
     sim.deliver(&late_frames);
 
-    assert_eq!(sim.client.stats().stray_replies, 1);
+    assert_eq!(sim.client().stats().stray_replies, 1);
     assert!(sim.completion(id).is_none(), "a reply on a reset socket is never delivered");
     let done = sim.run_until_done(id);
     assert_eq!(done.result, Ok(sim.server.reply_to(id, 2).unwrap()));
     assert_ne!(done.result, Ok(late));
     sim.run_until_idle();
     assert!(sim.dropped() >= 1, "the slow reply on the old connection was dropped with it");
-    assert_eq!(sim.client.stats().stray_replies, 1);
+    assert_eq!(sim.client().stats().stray_replies, 1);
 }
 
 #[test]
 fn a_reply_when_nothing_is_in_flight_is_stray() {
     let mut sim = Sim::new(lockstep(), 24);
     sim.deliver(&[Bytes::new(), Bytes::from_static(b"unsolicited")]);
-    assert_eq!(sim.client.stats().stray_replies, 1);
+    assert_eq!(sim.client().stats().stray_replies, 1);
     let id = sim.request("then a real one");
     sim.run_until_done(id);
     assert_eq!(sim.result(id), &Ok(sim.server.reply_to(id, 1).unwrap()));
@@ -127,7 +127,7 @@ fn cancelling_the_request_in_flight_resets_the_socket_and_it_is_never_sent_again
         *sim.actions().last().unwrap(),
         (cancel_time, SocketAction::Connect { reason: ConnectReason::Cancelled(first) })
     );
-    assert_eq!(sim.client.stats().resets, 1);
+    assert_eq!(sim.client().stats().resets, 1);
     sim.run_until_idle();
     assert_eq!(sim.sent_for(first).len(), 1, "a cancelled request is never retransmitted");
     let sent = sim.sent_for(second);
@@ -163,11 +163,11 @@ fn cancelling_a_request_in_its_backoff_pause_frees_the_slot_without_another_rese
     let a = sim.submit("a", opts(ms(200), 3).backoff(constant_backoff(ms(500)))).unwrap();
     let b = sim.request("b");
     sim.run_for(ms(250));
-    assert_eq!(sim.client.stats().resets, 1, "a's first attempt timed out");
+    assert_eq!(sim.client().stats().resets, 1, "a's first attempt timed out");
 
     assert!(sim.cancel(a));
 
-    assert_eq!(sim.client.stats().resets, 1, "nothing is on the wire: no reset");
+    assert_eq!(sim.client().stats().resets, 1, "nothing is on the wire: no reset");
     assert_eq!(sim.sent_for(b)[0].at, sim.now(), "b takes the slot at once");
     sim.run_until_idle();
     assert_eq!(sim.sent_for(a).len(), 1, "a is never retransmitted after cancel");
@@ -203,7 +203,7 @@ fn a_duplicated_reply_never_answers_the_next_request() {
     assert_eq!((frames[1].is_empty(), &frames[2][..]), (true, &b"second"[..]));
 
     assert!(sim.completion(second).is_none(), "the copy of the first reply did not answer the second request");
-    assert_eq!(sim.client.stats().stray_replies, 1);
+    assert_eq!(sim.client().stats().stray_replies, 1);
     assert_eq!(sim.run_until_done(second).result, Err(RequestError::TimedOut { attempts: 1 }));
 }
 

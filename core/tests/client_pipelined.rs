@@ -31,13 +31,13 @@ fn a_timed_out_attempt_is_resent_without_a_reset_and_a_late_reply_to_attempt_one
     let sent: Vec<_> = sim.sent_for(id).iter().map(|s| (s.attempt, s.epoch, s.at - start)).collect();
     assert_eq!(sent, [(1, 1, ms(0)), (2, 1, ms(200))], "the retry goes out on the same socket");
     assert_eq!(sim.actions().len(), 1, "no socket reset in pipelined mode");
-    assert_eq!(sim.client.stats().resets, 0);
+    assert_eq!(sim.client().stats().resets, 0);
     assert_eq!(done.result, Ok(sim.server.reply_to(id, 1).unwrap()), "the late reply to attempt 1 completes it");
     assert_eq!((done.attempts, sim.done(id).unwrap().at - start), (2, ms(302)));
 
     sim.run_until_idle();
     assert!(sim.server.reply_to(id, 2).is_some());
-    assert_eq!(sim.client.stats().stray_replies, 1, "the reply to attempt 2 arrives for a finished id");
+    assert_eq!(sim.client().stats().stray_replies, 1, "the reply to attempt 2 arrives for a finished id");
     assert_eq!(sim.sent_for(id).len(), 2, "no third attempt after the reply");
 }
 
@@ -54,14 +54,14 @@ fn replies_for_unknown_unsent_or_finished_ids_are_stray() {
     sim.deliver(&[Bytes::from_static(b"abc"), Bytes::new(), Bytes::from_static(b"unreadable id")]);
     sim.deliver(&[]);
 
-    assert_eq!(sim.client.stats().stray_replies, 4);
-    assert_eq!(sim.client.pending(), 2, "no request was completed by a stray reply");
+    assert_eq!(sim.client().stats().stray_replies, 4);
+    assert_eq!(sim.client().pending(), 2, "no request was completed by a stray reply");
     sim.run_until_idle();
     assert_eq!(sim.result(a), &Ok(sim.server.reply_to(a, 1).unwrap()));
     assert_eq!(sim.result(b), &Ok(sim.server.reply_to(b, 1).unwrap()));
 
     sim.deliver(&reply(a, b"again"));
-    assert_eq!(sim.client.stats().stray_replies, 5);
+    assert_eq!(sim.client().stats().stray_replies, 5);
     assert_eq!(sim.completions().len(), 2);
 }
 
@@ -95,7 +95,7 @@ fn duplicated_replies_complete_once_and_the_copies_are_stray() {
         assert_eq!(sim.result(*id), &Ok(sim.server.reply_to(*id, 1).unwrap()));
     }
     assert_eq!(sim.completions().len(), 5);
-    assert_eq!(sim.client.stats().stray_replies, 5);
+    assert_eq!(sim.client().stats().stray_replies, 5);
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn cancelling_a_request_in_flight_needs_no_reset_and_its_reply_is_stray() {
 
     assert_eq!(sim.actions().len(), 1, "a DEALER socket needs no reset");
     sim.run_until_idle();
-    assert_eq!(sim.client.stats().stray_replies, 1);
+    assert_eq!(sim.client().stats().stray_replies, 1);
     assert_eq!(sim.sent_for(a).len(), 1);
     assert!(sim.result(b).is_ok());
 }

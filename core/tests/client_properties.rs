@@ -1,5 +1,6 @@
-//! Random operation sequences, in both modes, checked after every operation against a
-//! small reference model of what the client promises.
+//! Random operation sequences over a lossy, jittery network, in both modes, checked
+//! after every input against the client's reference model (`reqchan_sim::model::client`,
+//! the one the fuzzer runs), through which the sim drives the client.
 //!
 //! Each case is generated from a seed: the client config, the network, the server's
 //! behaviour and 10 to 60 operations (submit with random options and identical
@@ -10,10 +11,8 @@
 
 use reqchan_sim as sim;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqchan_core::client::{
@@ -158,20 +157,10 @@ fn foreign() -> RequestId {
     *FOREIGN.get_or_init(|| sim::foreign_id(200))
 }
 
-// ----- the reference model -----
-
-#[derive(Debug)]
-struct Req {
-    submitted_at: Instant,
-    timeout: Duration,
-    tries: u32,
-    /// (seq, time) of each transmission.
-    sent: Vec<(u64, Instant)>,
-    done: bool,
-    cancelled_at: Option<Instant>,
-}
+// ----- what a run reached -----
 
 /// What a run reached, summed over the cases to show the generator is not vacuous.
+/// (The rules themselves are the client model's, checked by the sim on every input.)
 #[derive(Debug, Default, Clone, Copy)]
 struct Coverage {
     replied: u64,
@@ -225,207 +214,33 @@ impl Coverage {
         .iter()
         .all(|n| *n > 0)
     }
-}
 
-#[derive(Debug, Default)]
-struct Model {
-    reqs: HashMap<RequestId, Req>,
-    order: Vec<RequestId>,
-    closed_at: Option<Instant>,
-    /// (seq, time) of each peer loss the client acted on.
-    peer_losses: Vec<Instant>,
-    sent_seen: usize,
-    done_seen: usize,
-    losses_seen: usize,
-    outcomes: [u64; 5],
-    coverage: Coverage,
-    /// Unfinished requests.
-    open: BTreeSet<RequestId>,
-    /// Requests with an attempt on the wire, and when that attempt times out.
-    wire: BTreeMap<RequestId, Instant>,
-    expiries: BTreeSet<(Instant, RequestId)>,
-    transmitted: u64,
-    retried: u64,
-}
-
-impl Model {
-    fn pending(&self) -> usize {
-        self.open.len()
-    }
-
-    /// Requests with an attempt on the wire: sent, unfinished, the attempt not timed out
-    /// and not lost with the peer.
-    fn in_flight(&mut self, now: Instant) -> usize {
-        while let Some(&(expiry, id)) = self.expiries.first() {
-            if expiry > now {
-                break;
-            }
-            self.expiries.pop_first();
-            self.wire.remove(&id);
-        }
-        self.wire.len()
-    }
-
-    /// Replays the sim's new transmissions and completions in order, checking each.
-    fn sync(&mut self, sim: &Sim) {
-        enum Seen<'a> {
-            Sent(&'a sim::Sent),
-            Done(&'a sim::Done),
-            Lost(Instant),
-        }
-        let mut seen: Vec<(u64, Seen)> = Vec::new();
-        seen.extend(sim.sent()[self.sent_seen..].iter().map(|t| (t.seq, Seen::Sent(t))));
-        seen.extend(sim.completions()[self.done_seen..].iter().map(|d| (d.seq, Seen::Done(d))));
-        seen.extend(sim.peer_losses()[self.losses_seen..].iter().map(|(seq, at)| (*seq, Seen::Lost(*at))));
-        self.sent_seen = sim.sent().len();
-        self.done_seen = sim.completions().len();
-        self.losses_seen = sim.peer_losses().len();
-        seen.sort_by_key(|(seq, _)| *seq);
-        for (_, event) in seen {
-            match event {
-                Seen::Sent(t) => {
-                    let req = self.reqs.get_mut(&t.id).unwrap_or_else(|| panic!("{} sent, never accepted", t.id));
-                    assert!(!req.done, "{} sent after it completed", t.id);
-                    assert!(self.closed_at.is_none(), "{} sent after close", t.id);
-                    assert_eq!(t.attempt as usize, req.sent.len() + 1, "{} attempt numbering", t.id);
-                    assert!(t.attempt <= req.tries, "{} sent more than {} times", t.id, req.tries);
-                    if t.attempt == 1 {
-                        assert!(t.at < req.submitted_at + req.timeout, "{} sent after its queue deadline", t.id);
-                    }
-                    req.sent.push((t.seq, t.at));
-                    let expiry = t.at + req.timeout;
-                    if let Some(old) = self.wire.insert(t.id, expiry) {
-                        self.expiries.remove(&(old, t.id));
-                    }
-                    self.expiries.insert((expiry, t.id));
-                    self.transmitted += 1;
-                    self.retried += u64::from(t.attempt > 1);
+    /// Counts the outcomes of a finished run.
+    fn count(&mut self, sim: &Sim) {
+        for done in sim.completions() {
+            match &done.completion.result {
+                Ok(_) => self.replied += 1,
+                Err(RequestError::TimedOut { attempts: 0 } | RequestError::Unreachable { attempts: 0, .. }) => {
+                    self.expired_in_queue += 1
                 }
-                Seen::Done(d) => self.complete(sim, d.at, &d.completion),
-                Seen::Lost(at) => {
-                    // Every attempt on the wire fails with the connection.
-                    self.peer_losses.push(at);
-                    self.wire.clear();
-                    self.expiries.clear();
+                Err(RequestError::TimedOut { .. } | RequestError::Unreachable { .. }) => {
+                    self.timed_out_after_sending += 1
                 }
+                Err(RequestError::PeerLost { .. }) => self.peer_lost += 1,
+                Err(RequestError::Cancelled) => self.cancelled += 1,
+                Err(RequestError::Closed) => self.closed += 1,
+                Err(RequestError::MalformedReply { .. }) => self.malformed += 1,
+                Err(RequestError::ReplyTooLarge { .. }) => self.too_large += 1,
+                Err(other) => panic!("{}: unexpected {other:?}", done.completion.id),
             }
         }
-    }
-
-    fn complete(&mut self, sim: &Sim, at: Instant, c: &reqchan_core::client::Completion) {
-        let id = c.id;
-        let req = self.reqs.get_mut(&id).unwrap_or_else(|| panic!("completion for {id}, never accepted"));
-        assert!(!req.done, "{id} completed twice");
-        req.done = true;
-        self.open.remove(&id);
-        if let Some(old) = self.wire.remove(&id) {
-            self.expiries.remove(&(old, id));
-        }
-        let attempts = req.sent.len() as u32;
-        assert_eq!(c.attempts, attempts, "{id} attempts");
-        let last_sent = req.sent.last().map(|(_, at)| *at);
-        let behaviours: Vec<_> =
-            sim.server.received_for(id).iter().filter(|r| r.attempt <= attempts).map(|r| r.behaviour).collect();
-        let slot = match &c.result {
-            Ok(reply) => {
-                let own = (1..=attempts).any(|k| sim.server.reply_to(id, k).as_ref() == Some(reply));
-                assert!(own, "{id} got a reply the server never sent for it: {reply:?}");
-                self.coverage.replied += 1;
-                0
-            }
-            Err(RequestError::Unreachable { .. }) if sim.client.stats().connect_failures == 0 => {
-                panic!("{id} unreachable, but no connect ever failed")
-            }
-            Err(RequestError::TimedOut { attempts: 0 } | RequestError::Unreachable { attempts: 0, .. }) => {
-                assert_eq!(at, req.submitted_at + req.timeout, "{id} must expire in the queue on its deadline");
-                self.coverage.expired_in_queue += 1;
-                1
-            }
-            Err(RequestError::TimedOut { attempts: n } | RequestError::Unreachable { attempts: n, .. }) => {
-                let last = last_sent.expect("sent");
-                assert!(at >= last + req.timeout, "{id} timed out early");
-                if *n == req.tries {
-                    assert_eq!(at, last + req.timeout, "{id}'s last attempt must time out on its deadline");
-                }
-                self.coverage.timed_out_after_sending += 1;
-                1
-            }
-            Err(RequestError::PeerLost { attempts: n }) => {
-                assert_eq!(*n, req.tries, "{id} PeerLost with tries left");
-                assert!(self.peer_losses.contains(&at), "{id} PeerLost with no peer loss at {at:?}");
-                self.coverage.peer_lost += 1;
-                4
-            }
-            Err(RequestError::Cancelled) => {
-                assert_eq!(req.cancelled_at, Some(at), "{id} Cancelled but not cancelled then");
-                self.coverage.cancelled += 1;
-                2
-            }
-            Err(RequestError::Closed) => {
-                assert_eq!(self.closed_at, Some(at), "{id} Closed but not closed then");
-                self.coverage.closed += 1;
-                3
-            }
-            Err(RequestError::MalformedReply { .. }) => {
-                let bad = behaviours.iter().any(|b| {
-                    matches!(b, Behaviour::Malformed)
-                        || matches!(b, Behaviour::Junk) && sim.client.config().mode == Mode::Lockstep
-                });
-                assert!(bad, "{id} MalformedReply but the server sent none: {behaviours:?}");
-                self.coverage.malformed += 1;
-                4
-            }
-            Err(RequestError::ReplyTooLarge { size, limit }) => {
-                assert!(size > limit);
-                assert!(behaviours.contains(&Behaviour::Oversized(*size)), "{id} ReplyTooLarge: {behaviours:?}");
-                self.coverage.too_large += 1;
-                4
-            }
-            Err(other) => panic!("{id}: unexpected {other:?}"),
-        };
-        self.outcomes[slot] += 1;
-    }
-
-    /// Rules that hold whenever the sim has handled everything due up to now.
-    fn check(&self, sim: &Sim) {
-        let now = sim.now();
-        for (id, req) in self.open.iter().map(|id| (id, &self.reqs[id])) {
-            let deadline = req.submitted_at + req.timeout;
-            assert!(!req.sent.is_empty() || now < deadline, "{id} queued past its deadline without completing");
-            if req.sent.len() as u32 == req.tries {
-                let last = req.sent.last().unwrap().1;
-                assert!(now < last + req.timeout, "{id}'s last attempt outlived its timeout");
-            }
-        }
-        if self.closed_at.is_some() {
-            assert_eq!(self.pending(), 0, "requests survived close");
-        }
-        let stats = sim.client.stats();
-        assert_eq!(sim.client.pending(), self.pending(), "pending()");
-        assert_eq!(stats.submitted, self.reqs.len() as u64, "submitted");
-        // Counters only go up: refused hand-offs stay counted, and are counted apart.
-        let refused = sim.refused();
-        let refused_retries = refused.iter().filter(|(_, _, attempt)| *attempt > 1).count() as u64;
-        assert_eq!(stats.transmitted, self.transmitted + refused.len() as u64, "transmitted");
-        assert_eq!(stats.retried, self.retried + refused_retries, "retried");
-        assert_eq!(stats.send_failures, refused.len() as u64, "send_failures");
-        let counted = [stats.replied, stats.timed_out, stats.cancelled, stats.closed, stats.failed];
-        assert_eq!(counted, self.outcomes, "outcome counters [replied, timed_out, cancelled, closed, failed]");
+        let stats = sim.client().stats();
+        (self.retries, self.strays) = (stats.retried, stats.stray_replies);
+        self.refused_sends = sim.refused().len() as u64;
     }
 }
 
 // ----- running a case -----
-
-/// Delivers `frames`, which answer nothing, and checks that they were counted as a stray
-/// reply (unless the client is closed and ignores every input) and completed nothing.
-fn deliver_stray(sim: &mut Sim, model: &mut Model, frames: &[Bytes]) {
-    let (stray, done) = (sim.client.stats().stray_replies, sim.completions().len());
-    sim.deliver(frames);
-    let counted = u64::from(model.closed_at.is_none());
-    assert_eq!(sim.client.stats().stray_replies, stray + counted, "{frames:?} must be stray");
-    assert_eq!(sim.completions().len(), done, "a stray reply completed something");
-    model.coverage.strays += 1;
-}
 
 fn run(case: &Case) -> Coverage {
     let connector = Connector { latency: ms(case.connect_latency), refusals: 0 };
@@ -436,7 +251,9 @@ fn run(case: &Case) -> Coverage {
     sim.net.loss = case.loss;
     sim.net.duplicate = case.duplicate;
     let pipelined = matches!(case.mode, Mode::Pipelined { .. });
-    let mut model = Model::default();
+    let mut coverage = Coverage::default();
+    // Accepted requests, in submission order.
+    let mut accepted: Vec<RequestId> = Vec::new();
 
     for op in &case.ops {
         match op {
@@ -458,63 +275,21 @@ fn run(case: &Case) -> Coverage {
                             }
                         });
                     }
-                    let waiting = model.pending() - model.in_flight(sim.now());
-                    let result = sim.submit(*payload, options);
-                    let timeout = timeout.map_or(ms(case.timeout), ms);
-                    let tries = tries.unwrap_or(case.tries);
-                    let expected = if model.closed_at.is_some() {
-                        Some(SubmitError::Closed)
-                    } else if payload.len() > MAX_MESSAGE {
-                        Some(SubmitError::TooLarge { size: payload.len(), limit: MAX_MESSAGE })
-                    } else if timeout.is_zero() || tries == 0 {
-                        None // InvalidOptions, checked below
-                    } else if waiting >= case.max_queued {
-                        Some(SubmitError::QueueFull { capacity: case.max_queued })
-                    } else {
-                        None
-                    };
-                    match (&result, expected) {
-                        (Err(SubmitError::InvalidOptions(_)), None) if timeout.is_zero() || tries == 0 => {}
-                        (Ok(_), None) if !timeout.is_zero() && tries > 0 => {}
-                        (Err(e), Some(x)) if *e == x => {}
-                        (r, x) => panic!("submit: got {r:?}, expected {x:?} (waiting {waiting})"),
+                    match sim.submit(*payload, options) {
+                        Ok(id) => accepted.push(id),
+                        Err(SubmitError::QueueFull { .. }) => coverage.queue_full += 1,
+                        Err(_) => {}
                     }
-                    if let Err(SubmitError::QueueFull { .. }) = result {
-                        model.coverage.queue_full += 1;
-                    }
-                    if let Ok(id) = result {
-                        let req = Req {
-                            submitted_at: sim.now(),
-                            timeout,
-                            tries,
-                            sent: vec![],
-                            done: false,
-                            cancelled_at: None,
-                        };
-                        model.reqs.insert(id, req);
-                        model.open.insert(id);
-                        model.order.push(id);
-                    }
-                    model.sync(&sim);
                 }
             }
             Op::Cancel(index) => {
-                let id = model.order.get(index % (model.order.len() + 1)).copied().unwrap_or_else(foreign);
-                let live = model.reqs.get(&id).is_some_and(|r| !r.done);
-                if live {
-                    model.reqs.get_mut(&id).unwrap().cancelled_at = Some(sim.now());
-                }
-                assert_eq!(sim.cancel(id), live, "cancel({id})");
+                let id = accepted.get(index % (accepted.len() + 1)).copied().unwrap_or_else(foreign);
+                sim.cancel(id);
             }
-            Op::Close => {
-                if model.closed_at.is_none() {
-                    model.closed_at = Some(sim.now());
-                }
-                sim.close();
-            }
+            Op::Close => sim.close(),
             Op::LosePeer => sim.lose_peer(),
             Op::Refuse(n) => sim.connector.refusals += n,
-            Op::RefuseSends(n) => sim.refuse_sends += n,
+            Op::RefuseSends(n) => sim.refuse_sends(*n),
             Op::Advance(d) => sim.run_for(ms(*d)),
             Op::Serve(profile) => match *profile {
                 Profile::Answer => sim.server.behave(Behaviour::Answer),
@@ -523,46 +298,36 @@ fn run(case: &Case) -> Coverage {
                 Profile::Mixed(seed) => sim.server.script(mixed(seed)),
             },
             Op::Stray(pick) if pipelined => {
-                // Only ids that cannot be answered: finished, never sent, or foreign.
-                let candidate = model.order.get(pick % (model.order.len() + 2)).copied();
-                let unanswerable = candidate.filter(|id| model.reqs[id].done || model.reqs[id].sent.is_empty());
+                // Ids that cannot be answered: finished, never sent, or foreign.
+                let candidate = accepted.get(pick % (accepted.len() + 2)).copied();
+                let unanswerable = candidate.filter(|id| sim.completion(*id).is_some() || sim.sent_for(*id).is_empty());
                 let frames = match unanswerable {
                     Some(id) => vec![Bytes::copy_from_slice(&id.as_u64().to_be_bytes()), Bytes::new(), "x".into()],
                     None if pick % 2 == 0 => vec![Bytes::copy_from_slice(&foreign().as_u64().to_be_bytes())],
                     None => vec![Bytes::from_static(b"?")],
                 };
-                deliver_stray(&mut sim, &mut model, &frames);
+                sim.deliver(&frames);
             }
-            Op::Stray(pick) if model.in_flight(sim.now()) == 0 => {
-                // Lockstep: a reply with nothing on the wire answers nothing.
+            Op::Stray(pick) => {
+                // Lockstep: frames without the id frame of the request on the wire.
                 let frames = if pick % 2 == 0 { vec![Bytes::new(), "x".into()] } else { vec!["x".into(), "y".into()] };
-                deliver_stray(&mut sim, &mut model, &frames);
+                sim.deliver(&frames);
             }
-            Op::Stray(_) => {}
         }
-        model.sync(&sim);
-        model.check(&sim);
-        model.coverage.peak_pending = model.coverage.peak_pending.max(model.pending() as u64);
+        coverage.peak_pending = coverage.peak_pending.max(sim.client().pending() as u64);
     }
 
     // Let everything run out, then close: every accepted request ends exactly once.
     sim.connector.refusals = sim.connector.refusals.min(3);
-    sim.refuse_sends = sim.refuse_sends.min(3);
+    sim.set_sends_to_refuse(sim.sends_to_refuse().min(3));
     sim.run_until_idle();
-    model.sync(&sim);
-    model.check(&sim);
-    assert_eq!(model.pending(), 0, "requests left unfinished when nothing more can happen");
-    if model.closed_at.is_none() {
-        model.closed_at = Some(sim.now());
+    assert_eq!(sim.client().pending(), 0, "requests left unfinished when nothing more can happen");
+    if !sim.client().is_closed() {
         sim.close();
-        model.sync(&sim);
-        model.check(&sim);
     }
-    assert!(model.open.is_empty());
-    assert!(sim.client.poll_transmit(sim.now()).is_none());
-    model.coverage.retries = sim.client.stats().retried;
-    model.coverage.refused_sends = sim.refused().len() as u64;
-    model.coverage
+    assert_eq!(sim.completions().len(), accepted.len(), "every accepted request completed once");
+    coverage.count(&sim);
+    coverage
 }
 
 fn fails(case: &Case) -> Option<String> {

@@ -44,7 +44,7 @@ fn each_retry_is_a_real_transmission_counted_at_the_server() {
         assert_eq!(at_server, [(1, payload.clone()), (2, payload.clone()), (3, payload)]);
         assert_eq!(done.attempts, 3);
         assert_eq!(done.result, Ok(sim.server.reply_to(id, 3).unwrap()));
-        assert_eq!((sim.client.stats().transmitted, sim.client.stats().retried), (3, 2));
+        assert_eq!((sim.client().stats().transmitted, sim.client().stats().retried), (3, 2));
     }
 }
 
@@ -77,11 +77,10 @@ fn a_deadline_is_honoured_to_the_tick_not_earlier_not_later() {
         let id = sim.submit("tick", opts(ms(250), 1)).unwrap();
         let sent = sim.sent_for(id)[0].at;
         let deadline = sent + ms(250);
-        assert_eq!(sim.client.poll_timeout().map(|t| t.at), Some(deadline));
+        assert_eq!(sim.client().poll_timeout().map(|t| t.at), Some(deadline));
 
         sim.run_until(deadline - NS);
-        sim.client.handle_timeout(deadline - NS);
-        sim.settle();
+        sim.handle_timeout_at(deadline - NS);
         assert!(sim.completion(id).is_none(), "timed out before its deadline");
         assert!(sim.step());
         assert_eq!(sim.now(), deadline, "the sim wakes exactly at poll_timeout()");
@@ -117,9 +116,9 @@ fn a_malformed_reply_fails_the_request_and_the_client_keeps_working() {
         assert!(matches!(sim.result(bad), Err(RequestError::MalformedReply { .. })), "{:?}", sim.result(bad));
         assert_eq!(sim.completion(bad).unwrap().attempts, 1, "a malformed reply is an answer: no retry");
         assert_eq!(sim.result(good), &Ok(sim.server.reply_to(good, 1).unwrap()));
-        assert_eq!(sim.client.stats().failed, 1);
+        assert_eq!(sim.client().stats().failed, 1);
         assert_eq!(
-            sim.client.stats().resets,
+            sim.client().stats().resets,
             0,
             "{}: a bad reply needs no reset",
             if pipelined { "dealer" } else { "req" }
@@ -160,7 +159,7 @@ fn a_payload_over_max_message_size_is_refused_at_submit_and_nothing_is_queued() 
         let refused = sim.submit(vec![b'a'; 17], RequestOptions::default());
 
         assert_eq!(refused, Err(SubmitError::TooLarge { size: 17, limit: 16 }));
-        assert_eq!(sim.client.stats().submitted, 1);
+        assert_eq!(sim.client().stats().submitted, 1);
         sim.run_until_idle();
         assert_eq!(sim.sent().len(), 1, "only the accepted request is sent");
     }
@@ -176,8 +175,8 @@ fn invalid_request_options_are_refused_at_submit() {
             let refused = sim.submit("x", options);
             assert!(matches!(refused, Err(SubmitError::InvalidOptions(_))), "{options:?}: {refused:?}");
         }
-        assert_eq!(sim.client.stats().submitted, 0);
-        assert_eq!(sim.client.pending(), 0);
+        assert_eq!(sim.client().stats().submitted, 0);
+        assert_eq!(sim.client().pending(), 0);
         let ok = sim.submit("x", opts(reqchan_core::client::MAX_DURATION, 1));
         assert!(ok.is_ok(), "the longest timeout is accepted: {ok:?}");
     }
@@ -202,8 +201,8 @@ fn handle_timeout_is_a_no_op_when_nothing_is_due() {
         probe_until(&mut sim, sim::origin() + Duration::from_secs(60), &mut probes);
         assert!(probes >= 10, "the schedule was not busy: {probes} probes");
         assert_eq!(sim.completions().len(), 3, "every request ran to its end");
-        assert!(sim.client.stats().retried >= 2, "{:?}", sim.client.stats());
-        assert!(sim.client.stats().connect_failures >= 1);
+        assert!(sim.client().stats().retried >= 2, "{:?}", sim.client().stats());
+        assert!(sim.client().stats().connect_failures >= 1);
     }
 }
 
@@ -212,18 +211,21 @@ fn handle_timeout_is_a_no_op_when_nothing_is_due() {
 fn probe_until(sim: &mut Sim, t: std::time::Instant, probes: &mut usize) {
     while let Some(wake) = sim.next_wake().filter(|wake| *wake <= t) {
         for at in [sim.now(), wake - NS] {
-            if at < sim.now() {
+            // Only instants before the wake-up: at it, something is due (a timer can fall
+            // due at the instant of the network event just handled).
+            if at < sim.now() || at >= wake {
                 continue;
             }
-            let stats = *sim.client.stats();
-            let (pending, timer) = (sim.client.pending(), sim.client.poll_timeout().map(|t| t.at));
-            sim.client.handle_timeout(at);
+            let stats = *sim.client().stats();
+            let (pending, timer) = (sim.client().pending(), sim.client().poll_timeout().map(|t| t.at));
+            let outputs = (sim.actions().len(), sim.sent().len(), sim.completions().len());
+            sim.handle_timeout_at(at);
             let when = at - sim::origin();
-            assert_eq!(sim.client.poll_action(), None, "handle_timeout(+{when:?}) asked for a socket action");
-            assert!(sim.client.poll_transmit(at).is_none(), "handle_timeout(+{when:?}) released a transmission");
-            assert_eq!(sim.client.poll_completion(), None, "handle_timeout(+{when:?}) completed something");
-            assert_eq!(*sim.client.stats(), stats, "handle_timeout(+{when:?}) changed the counters");
-            assert_eq!((sim.client.pending(), sim.client.poll_timeout().map(|t| t.at)), (pending, timer));
+            assert_eq!(sim.actions().len(), outputs.0, "handle_timeout(+{when:?}) asked for a socket action");
+            assert_eq!(sim.sent().len(), outputs.1, "handle_timeout(+{when:?}) released a transmission");
+            assert_eq!(sim.completions().len(), outputs.2, "handle_timeout(+{when:?}) completed something");
+            assert_eq!(*sim.client().stats(), stats, "handle_timeout(+{when:?}) changed the counters");
+            assert_eq!((sim.client().pending(), sim.client().poll_timeout().map(|t| t.at)), (pending, timer));
             *probes += 1;
         }
         sim.step();
@@ -245,13 +247,12 @@ fn time_going_backwards_is_tolerated() {
         let id = sim.submit_at(earlier, "late clock", opts(ms(100), 1)).unwrap();
         let now = sim.now();
         assert_eq!(sim.sent_for(id)[0].at, now);
-        assert_eq!(sim.client.poll_timeout().map(|t| t.at), Some(now + ms(100)));
+        assert_eq!(sim.client().poll_timeout().map(|t| t.at), Some(now + ms(100)));
 
         // Inputs from the past change nothing that is not due.
-        sim.client.handle_timeout(earlier);
-        sim.settle();
+        sim.handle_timeout_at(earlier);
         assert!(sim.completion(id).is_none());
-        assert_eq!(sim.client.poll_timeout().map(|t| t.at), Some(now + ms(100)));
+        assert_eq!(sim.client().poll_timeout().map(|t| t.at), Some(now + ms(100)));
 
         sim.run_until_idle();
         assert_eq!(sim.done(id).unwrap().at, now + ms(100));
@@ -268,8 +269,7 @@ fn a_reply_with_a_stale_clock_still_completes_its_request() {
         sim.run_for(ms(50));
         let frames = sim.sent_for(id)[0].frames.clone();
         let reply = if frames.len() == 3 { frames } else { vec![Bytes::new(), Bytes::from_static(b"pong")] };
-        sim.client.handle_reply(sim::origin(), &reply);
-        sim.settle();
+        sim.deliver_at(sim::origin(), &reply);
         assert!(sim.result(id).is_ok(), "{:?}", sim.result(id));
     }
 }
@@ -294,7 +294,7 @@ fn counters_add_up_to_one_outcome_per_request() {
         sim.run_for(ms(300));
         sim.close();
 
-        let stats = *sim.client.stats();
+        let stats = *sim.client().stats();
         assert_eq!(sim.completions().len(), 5);
         assert!(sim.result(replied).is_ok());
         assert_eq!(sim.result(timed_out), &Err(RequestError::TimedOut { attempts: 2 }));

@@ -5,8 +5,8 @@
 //! - [`client`]: [`Sim`], a request client driven exactly as its docs say, over a
 //!   seeded network (latency, jitter, loss, duplication) to a scripted REP-like
 //!   [`Server`] whose [`Behaviour`] each test chooses, with a virtual clock that jumps
-//!   to the next thing that can happen; its [`Ledger`] checks the client's rules after
-//!   every step.
+//!   to the next thing that can happen; every input goes through the client's reference
+//!   model ([`model::client::Harness`]), which checks the client's rules after every step.
 //! - [`server`]: [`ServerHarness`], a reply server on a virtual clock that records
 //!   every output, for scenario tests.
 //! - [`pair`]: [`Pair`], a core client and a core reply server joined by an in-memory

@@ -74,6 +74,11 @@ impl ExponentialBackoff {
         Ok(self)
     }
 
+    /// The longest delay this policy waits (before jitter shortens it).
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+
     /// The delay before retry number `retry` (1 for the first retry).
     pub(crate) fn delay(&self, retry: u32, rng: &mut Rng) -> Duration {
         let mut delay = self.initial;

@@ -1,26 +1,28 @@
 //! A deterministic, IO-free world for the request client.
 //!
-//! [`Sim`] owns a [`Client`], a virtual clock, a seeded network and a scripted
-//! [`Server`], and plays the driver exactly as the client's docs say: after every input
-//! it drains `poll_action` (carrying each out), then `poll_transmit`, then
-//! `poll_completion`. Time starts at [`origin`] and moves only by jumping to the next
-//! thing that can happen: the client's `poll_timeout()` or the next network event.
+//! [`Sim`] drives a [`Client`] through the client's reference model
+//! ([`model::client::Harness`](crate::model::client::Harness)): every input is
+//! predicted, applied, drained in the documented order (`poll_action`, then
+//! `poll_transmit`, then `poll_completion`) and checked against the model's rules, and
+//! the sim carries the outputs out over a virtual clock, a seeded network and a scripted
+//! [`Server`]. Time starts at [`origin`] and moves only by jumping to the next thing
+//! that can happen: the client's `poll_timeout()` or the next network event.
 //!
 //! - **Connections**: each `Connect` action opens a new connection (a new *epoch*);
 //!   messages in transit on the old one are dropped, as with a dropped socket. The
 //!   [`Connector`] reports success or a scripted refusal, at once or after a latency.
 //! - **Network** ([`Net`]): per-message latency, jitter, loss, and (pipelined only)
 //!   duplicated replies, all drawn from the seed: one seed, one exact run.
-//! - **Socket**: `refuse_sends` makes the socket refuse transmissions; the sim then
-//!   reports `handle_send_refused`, as a driver would.
-//! - **Checks** (every step): the [`Ledger`] rules, `pending()` and the counters, the
-//!   socket state and `connection_state()`, and that `handle_timeout(now)` leaves
-//!   nothing due at `now`. A run of more than `max_steps` steps is a livelock: panic.
+//! - **Socket**: [`Sim::refuse_sends`] makes the socket refuse transmissions; the driver
+//!   then reports `handle_send_refused`.
+//! - **Checks** (every input): the model's (each request completes exactly once, as
+//!   predicted; attempts, counters, timers, `pending()`, the connection), the socket's
+//!   state against `connection_state()`; a run of more than `max_steps` steps is a
+//!   livelock: panic.
 //! - **Records**: every transmission (`sent`), what the server received (with request
 //!   id and attempt), completions with their times, socket actions, peer losses and
 //!   refused sends, so tests count real transmissions and check exact instants.
 
-mod ledger;
 mod peer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,9 +35,9 @@ use reqchan_core::client::{
     RequestOptions, SocketAction, SubmitError,
 };
 
-pub use ledger::{Entry, Ledger};
 pub use peer::{Behaviour, Received, Server};
 
+use crate::model::client::{Harness, Output};
 use crate::rng::SimRng;
 
 /// One millisecond.
@@ -180,10 +182,9 @@ enum Event {
     ConnectOutcome { epoch: u64, ok: bool },
 }
 
-/// The client, the clock, the network and the server. See the [module docs](self).
+/// The client (beside its model), the clock, the network and the server. See the
+/// [module docs](self).
 pub struct Sim {
-    /// The client under test.
-    pub client: Client,
     /// The scripted peer.
     pub server: Server,
     /// The network between them.
@@ -192,16 +193,12 @@ pub struct Sim {
     pub connector: Connector,
     /// Steps allowed before the run is declared a livelock.
     pub max_steps: u64,
-    /// The socket refuses this many of the next transmissions; for each, the driver
-    /// reports `handle_send_refused`.
-    pub refuse_sends: u32,
-    now: Instant,
+    harness: Harness,
     rng: SimRng,
     epoch: u64,
     socket: SocketState,
     events: BTreeMap<(Instant, u64), Event>,
     next_event: u64,
-    ledger: Ledger,
     sent: Vec<Sent>,
     completions: Vec<Done>,
     /// Positions in `completions` and in `sent`, by request.
@@ -228,21 +225,17 @@ impl Sim {
     /// [`new`](Self::new), with the connector in place before the first `Connect`.
     pub fn with_connector(config: ClientConfig, seed: u64, connector: Connector) -> Self {
         let pipelined = matches!(config.mode, Mode::Pipelined { .. });
-        let client = Client::new(config).expect("the test config is valid");
         let mut sim = Self {
-            client,
             server: Server::new(pipelined, seed),
             net: Net::default(),
             connector,
             max_steps: 100_000,
-            refuse_sends: 0,
-            now: origin(),
+            harness: Harness::from_config(config),
             rng: SimRng::new(seed),
             epoch: 0,
             socket: SocketState::Down,
             events: BTreeMap::new(),
             next_event: 0,
-            ledger: Ledger::default(),
             sent: Vec::new(),
             completions: Vec::new(),
             done_at: HashMap::new(),
@@ -255,26 +248,38 @@ impl Sim {
             refused: Vec::new(),
             ever_open: false,
         };
-        sim.drain();
+        sim.carry_out();
         sim
+    }
+
+    /// The client under test. Inputs go through the sim, which tells the model.
+    pub fn client(&self) -> &Client {
+        self.harness.client()
+    }
+
+    /// The client itself, for inputs neither the sim nor the model sees. Only for inputs
+    /// that must change nothing (the caller checks that; [`settle`](Self::settle) then
+    /// checks the model's rules).
+    pub fn client_unchecked(&mut self) -> &mut Client {
+        self.harness.client_unchecked()
     }
 
     // ----- the clock -----
 
     /// The virtual time now.
     pub fn now(&self) -> Instant {
-        self.now
+        self.harness.now()
     }
 
     /// Time since the sim started.
     pub fn elapsed(&self) -> Duration {
-        self.now - origin()
+        self.now() - origin()
     }
 
     /// When the next thing happens: the client's timer or a network event.
     pub fn next_wake(&self) -> Option<Instant> {
         let event = self.events.first_key_value().map(|((at, _), _)| *at);
-        match (self.client.poll_timeout().map(|t| t.at), event) {
+        match (self.client().poll_timeout().map(|t| t.at), event) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -285,17 +290,15 @@ impl Sim {
         let Some(at) = self.next_wake() else { return false };
         self.steps += 1;
         assert!(self.steps <= self.max_steps, "livelock: {} steps, now +{:?}", self.steps, self.elapsed());
-        self.now = self.now.max(at);
-        let event_due = self.events.first_key_value().is_some_and(|((at, _), _)| *at <= self.now);
+        self.harness.set_now(self.now().max(at));
+        let event_due = self.events.first_key_value().is_some_and(|((at, _), _)| *at <= self.now());
         if event_due {
             let (_, event) = self.events.pop_first().expect("an event is due");
             self.handle_event(event);
         } else {
-            self.client.handle_timeout(self.now);
-            self.drain();
-            if let Some(next) = self.client.poll_timeout().map(|t| t.at) {
-                assert!(next > self.now, "handle_timeout(+{:?}) left a deadline due at {next:?}", self.elapsed());
-            }
+            self.harness.set_context("sim: the client's timer");
+            self.harness.handle_timeout();
+            self.carry_out();
         }
         true
     }
@@ -305,12 +308,12 @@ impl Sim {
         while self.next_wake().is_some_and(|wake| wake <= t) {
             self.step();
         }
-        self.now = self.now.max(t);
+        self.harness.set_now(self.now().max(t));
     }
 
     /// [`run_until`](Self::run_until) `now + d`.
     pub fn run_for(&mut self, d: Duration) {
-        self.run_until(self.now + d);
+        self.run_until(self.now() + d);
     }
 
     /// Runs until nothing more can happen.
@@ -328,41 +331,26 @@ impl Sim {
 
     // ----- inputs -----
 
-    /// Submits `payload` at `now`.
+    /// Submits `payload` now.
     pub fn submit(&mut self, payload: impl Into<Bytes>, options: RequestOptions) -> Result<RequestId, SubmitError> {
-        self.submit_at(self.now, payload, options)
+        self.harness.set_context("sim: submit");
+        let result = self.harness.submit(payload.into(), options);
+        self.carry_out();
+        result
     }
 
-    /// Submits `payload`, telling the client the time is `at` (which may lie in the
-    /// past, like a driver whose clock stepped back).
+    /// Submits `payload`, telling the client the time is `at`, at or before now (like a
+    /// driver whose clock stepped back): its deadline counts from the latest time the
+    /// client has seen.
     pub fn submit_at(
         &mut self,
         at: Instant,
         payload: impl Into<Bytes>,
         options: RequestOptions,
     ) -> Result<RequestId, SubmitError> {
-        let payload = payload.into();
-        let defaults = self.client.config().defaults;
-        let result = self.client.submit(at, payload, options);
-        match &result {
-            Ok(id) => self.ledger.accept(
-                *id,
-                Entry {
-                    submitted_at: self.now,
-                    timeout: options.timeout.unwrap_or(defaults.timeout),
-                    tries: options.tries.unwrap_or(defaults.tries),
-                    sent: 0,
-                    sent_at: Vec::new(),
-                    done: false,
-                },
-            ),
-            Err(error) => {
-                if self.ledger.closed {
-                    assert_eq!(*error, SubmitError::Closed, "submit after close");
-                }
-            }
-        }
-        self.drain();
+        self.harness.set_context("sim: submit with a stale clock");
+        let result = self.harness.with_reading(at, |h| h.submit(payload.into(), options));
+        self.carry_out();
         result
     }
 
@@ -371,69 +359,84 @@ impl Sim {
         self.submit(payload, RequestOptions::default()).expect("request accepted")
     }
 
-    /// Cancels `id`. Checks that it returns true exactly for unfinished requests, and
-    /// that a refused cancel changes nothing.
+    /// Cancels `id` (the model checks it succeeds exactly for unfinished requests, which
+    /// complete `Cancelled` at once). A refused cancel must change nothing at all.
     pub fn cancel(&mut self, id: RequestId) -> bool {
-        let open = self.ledger.is_open(id);
-        let stats = *self.client.stats();
-        let cancelled = self.client.cancel(self.now, id);
-        assert_eq!(cancelled, open, "cancel({id}) must succeed exactly for unfinished requests");
+        self.harness.set_context("sim: cancel");
+        let stats = *self.client().stats();
+        let cancelled = self.harness.cancel(id);
         if !cancelled {
-            assert_eq!(*self.client.stats(), stats, "a refused cancel changed the counters");
-            assert_eq!(self.client.poll_action(), None, "a refused cancel asked for a socket action");
-            assert!(self.client.poll_transmit(self.now).is_none(), "a refused cancel released a transmission");
-            assert_eq!(self.client.poll_completion(), None, "a refused cancel completed something");
+            assert_eq!(*self.client().stats(), stats, "a refused cancel changed the counters");
+            let outputs = self.harness.take_outputs();
+            assert!(outputs.is_empty(), "a refused cancel had outputs: {outputs:?}");
         }
-        self.drain();
-        if cancelled {
-            let done = self.completion(id).expect("a cancelled request completes at once");
-            assert_eq!(done.result, Err(RequestError::Cancelled));
-        }
+        self.carry_out();
         cancelled
     }
 
-    /// Closes the client. Checks that every unfinished request completes with `Closed`,
-    /// in submission order, and that the socket is dropped.
+    /// Closes the client: every unfinished request completes with `Closed`, in
+    /// submission order, and the socket is dropped.
     pub fn close(&mut self) {
-        let open = self.ledger.open_ids();
-        let before = self.completions.len();
-        let already = self.ledger.closed;
-        self.client.close(self.now);
-        self.ledger.closed = true;
-        self.drain();
-        let closed: Vec<_> = self.completions[before..].iter().map(|d| d.completion.id).collect();
-        assert_eq!(closed, open, "close completes every pending request, in submission order");
-        assert!(self.completions[before..].iter().all(|d| d.completion.result == Err(RequestError::Closed)));
-        if !already {
-            assert_eq!(self.actions.last().map(|a| a.1), Some(SocketAction::Close), "close drops the socket");
-        }
+        self.harness.set_context("sim: close");
+        self.harness.close();
+        self.carry_out();
         assert_eq!(self.socket, SocketState::Closed);
     }
 
     /// The driver reports the connection lost.
     pub fn lose_peer(&mut self) {
-        self.report_peer_lost();
-        self.drain();
-    }
-
-    fn report_peer_lost(&mut self) {
         self.note_peer_loss();
-        self.client.handle_peer_lost(self.now);
+        self.harness.set_context("sim: peer lost");
+        self.harness.peer_lost();
+        self.carry_out();
     }
 
     /// Records a peer loss the client is about to be told of.
     fn note_peer_loss(&mut self) {
-        if self.client.is_connected() {
+        if self.socket == SocketState::Open {
             self.seq += 1;
-            self.losses.push((self.seq, self.now));
+            self.losses.push((self.seq, self.now()));
         }
     }
 
     /// Hands `frames` to the client as if read from the socket now, whatever the socket
     /// state (a driver that reads from a socket it should have dropped).
     pub fn deliver(&mut self, frames: &[Bytes]) {
-        self.client.handle_reply(self.now, frames);
-        self.drain();
+        self.harness.set_context("sim: a delivered reply");
+        self.harness.reply(frames);
+        self.carry_out();
+    }
+
+    /// [`deliver`](Self::deliver), telling the client the time is `at`, at or before now.
+    pub fn deliver_at(&mut self, at: Instant, frames: &[Bytes]) {
+        self.harness.set_context("sim: a delivered reply with a stale clock");
+        self.harness.with_reading(at, |h| h.reply(frames));
+        self.carry_out();
+    }
+
+    /// `handle_timeout`, telling the client the time is `at`: moves the clock on to `at`
+    /// if it is later (handling whatever happens before), or passes an earlier reading.
+    pub fn handle_timeout_at(&mut self, at: Instant) {
+        self.run_until(at);
+        self.harness.set_context("sim: handle_timeout");
+        self.harness.with_reading(at, Harness::handle_timeout);
+        self.carry_out();
+    }
+
+    /// The socket refuses the next `n` transmissions (on top of any still to come); for
+    /// each, the driver reports `handle_send_refused`.
+    pub fn refuse_sends(&mut self, n: u32) {
+        self.harness.refuse_sends(n);
+    }
+
+    /// Transmissions the socket will still refuse.
+    pub fn sends_to_refuse(&self) -> u32 {
+        self.harness.sends_to_refuse()
+    }
+
+    /// The socket refuses exactly the next `n` transmissions.
+    pub fn set_sends_to_refuse(&mut self, n: u32) {
+        self.harness.set_sends_to_refuse(n);
     }
 
     // ----- what happened -----
@@ -471,11 +474,6 @@ impl Sim {
     /// Every socket action, with its time.
     pub fn actions(&self) -> &[(Instant, SocketAction)] {
         &self.actions
-    }
-
-    /// The rules checked so far, and what they observed.
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
     }
 
     /// The current connection's number; each `Connect` starts a new one.
@@ -516,112 +514,108 @@ impl Sim {
 
     // ----- the driver -----
 
-    /// Drains the client's outputs in the documented order, carrying each out, then
-    /// checks the ledger. Call after feeding `sim.client` directly.
+    /// Drains and checks the client after inputs given to
+    /// [`client_unchecked`](Self::client_unchecked) (the model expects nothing), and
+    /// carries out what it drained.
     pub fn settle(&mut self) {
-        self.drain();
+        self.harness.set_context("sim: settle after unchecked inputs");
+        self.harness.settle_unexpected();
+        self.carry_out();
     }
 
-    fn drain(&mut self) {
-        while self.drain_once() {}
-        while let Some(completion) = self.client.poll_completion() {
-            self.ledger.complete(self.now, &completion);
-            self.seq += 1;
-            self.done_at.insert(completion.id, self.completions.len());
-            self.completions.push(Done { seq: self.seq, at: self.now, completion });
+    /// Carries out what the harness drained, in order: socket actions, transmissions
+    /// onto the network, refused sends and completions recorded. A connect that
+    /// succeeds or fails at once is reported after the rest, then its outputs carried out.
+    fn carry_out(&mut self) {
+        loop {
+            let mut outcome_now = None;
+            for output in self.harness.take_outputs() {
+                match output {
+                    Output::Action(action) => outcome_now = self.act(action).or(outcome_now),
+                    Output::Transmit { id, attempt, frames } => self.transmit(id, attempt, frames),
+                    Output::Refused { id, attempt } => {
+                        self.note_peer_loss();
+                        self.refused.push((self.now(), id, attempt));
+                    }
+                    Output::Completion(completion) => {
+                        self.seq += 1;
+                        self.done_at.insert(completion.id, self.completions.len());
+                        self.completions.push(Done { seq: self.seq, at: self.now(), completion });
+                    }
+                }
+            }
+            match outcome_now {
+                Some(ok) => self.connect_outcome(ok),
+                None => break,
+            }
         }
-        self.ledger.check(&self.client);
         self.check_connection_state();
     }
 
-    /// Carries out the socket actions, then hands transmissions to the socket. True if
-    /// the socket refused one (the driver then reports the peer lost): drain again.
-    fn drain_once(&mut self) -> bool {
-        while let Some(action) = self.client.poll_action() {
-            self.actions.push((self.now, action));
-            match action {
-                SocketAction::Connect { reason } => {
-                    self.ledger.connect_action(reason);
-                    self.epoch += 1;
-                    self.socket = SocketState::Opening;
-                    let ok = if self.connector.refusals > 0 {
+    /// Carries out a socket action; a connect whose outcome is due at once returns it.
+    fn act(&mut self, action: SocketAction) -> Option<bool> {
+        self.actions.push((self.now(), action));
+        self.epoch += 1;
+        match action {
+            SocketAction::Connect { .. } => {
+                self.socket = SocketState::Opening;
+                let ok = match self.connector.refusals {
+                    0 => true,
+                    _ => {
                         self.connector.refusals -= 1;
                         false
-                    } else {
-                        true
-                    };
-                    if self.connector.latency.is_zero() {
-                        self.connect_outcome(ok);
-                    } else {
-                        let epoch = self.epoch;
-                        self.schedule(self.now + self.connector.latency, Event::ConnectOutcome { epoch, ok });
                     }
-                }
-                SocketAction::Close => {
-                    self.epoch += 1;
-                    self.socket = SocketState::Closed;
-                }
-                other => panic!("unknown socket action {other:?}"),
-            }
-        }
-        while let Some(transmit) = self.client.poll_transmit(self.now) {
-            assert_eq!(self.socket, SocketState::Open, "{} released while the socket is not open", transmit.id);
-            self.ledger.transmit(self.now, transmit.id, transmit.attempt);
-            if self.refuse_sends > 0 {
-                self.refuse_sends -= 1;
-                self.ledger.send_failed(transmit.id, transmit.attempt);
-                self.refused.push((self.now, transmit.id, transmit.attempt));
-                self.note_peer_loss();
-                self.client.handle_send_refused(self.now, &[transmit.id]);
-                return true;
-            }
-            self.seq += 1;
-            let sent = Sent {
-                seq: self.seq,
-                at: self.now,
-                epoch: self.epoch,
-                id: transmit.id,
-                attempt: transmit.attempt,
-                frames: transmit.into_frames(),
-            };
-            if self.rng.chance(self.net.loss) {
-                self.dropped += 1;
-            } else {
-                let at = self.now + self.one_way();
-                let event = Event::ToServer {
-                    epoch: sent.epoch,
-                    id: sent.id,
-                    attempt: sent.attempt,
-                    frames: sent.frames.clone(),
                 };
-                self.schedule(at, event);
+                if self.connector.latency.is_zero() {
+                    return Some(ok);
+                }
+                let epoch = self.epoch;
+                self.schedule(self.now() + self.connector.latency, Event::ConnectOutcome { epoch, ok });
             }
-            self.sent_at.entry(sent.id).or_default().push(self.sent.len());
-            self.sent.push(sent);
+            SocketAction::Close => self.socket = SocketState::Closed,
+            other => panic!("unknown socket action {other:?}"),
         }
-        false
+        None
+    }
+
+    fn transmit(&mut self, id: RequestId, attempt: u32, frames: Vec<Bytes>) {
+        assert_eq!(self.socket, SocketState::Open, "{id} released while the socket is not open");
+        self.seq += 1;
+        let sent = Sent { seq: self.seq, at: self.now(), epoch: self.epoch, id, attempt, frames };
+        if self.rng.chance(self.net.loss) {
+            self.dropped += 1;
+        } else {
+            let at = self.now() + self.one_way();
+            let event = Event::ToServer { epoch: sent.epoch, id, attempt, frames: sent.frames.clone() };
+            self.schedule(at, event);
+        }
+        self.sent_at.entry(id).or_default().push(self.sent.len());
+        self.sent.push(sent);
     }
 
     fn check_connection_state(&mut self) {
-        assert_eq!(self.client.is_connected(), self.socket == SocketState::Open, "is_connected()");
+        let client = self.harness.client();
+        assert_eq!(client.is_connected(), self.socket == SocketState::Open, "is_connected()");
         let expected = match self.socket {
             SocketState::Open => ConnectionState::Connected,
             SocketState::Closed => ConnectionState::Closed,
             _ if self.ever_open => ConnectionState::Reconnecting,
             _ => ConnectionState::Connecting,
         };
-        assert_eq!(self.client.connection_state(), expected, "connection_state() with the socket {:?}", self.socket);
+        assert_eq!(client.connection_state(), expected, "connection_state() with the socket {:?}", self.socket);
     }
 
+    /// Reports the current connect's outcome to the client.
     fn connect_outcome(&mut self, ok: bool) {
         if ok {
             self.socket = SocketState::Open;
             self.ever_open = true;
-            self.client.handle_connected(self.now);
+            self.harness.set_context("sim: connected");
+            self.harness.connected();
         } else {
             self.socket = SocketState::Down;
-            self.ledger.connect_failed();
-            self.client.handle_connect_failed(self.now, refused());
+            self.harness.set_context("sim: connect refused");
+            self.harness.connect_failed();
         }
     }
 
@@ -632,23 +626,26 @@ impl Sim {
                     self.dropped += 1;
                     return;
                 }
-                let Some((delay, reply)) = self.server.receive(self.now, epoch, id, attempt, &frames) else { return };
+                let now = self.now();
+                let Some((delay, reply)) = self.server.receive(now, epoch, id, attempt, &frames) else { return };
                 let copies = if self.server_pipelined() && self.rng.chance(self.net.duplicate) { 2 } else { 1 };
                 for _ in 0..copies {
                     if self.rng.chance(self.net.loss) {
                         self.dropped += 1;
                         continue;
                     }
-                    let at = self.now + delay + self.one_way();
+                    let at = now + delay + self.one_way();
                     self.schedule(at, Event::ToClient { epoch, frames: reply.clone() });
                 }
+                return;
             }
             Event::ToClient { epoch, frames } => {
                 if epoch != self.epoch || self.socket != SocketState::Open {
                     self.dropped += 1;
                     return;
                 }
-                self.client.handle_reply(self.now, &frames);
+                self.harness.set_context("sim: a reply arrived");
+                self.harness.reply(&frames);
             }
             Event::ConnectOutcome { epoch, ok } => {
                 if epoch == self.epoch && self.socket == SocketState::Opening {
@@ -656,11 +653,11 @@ impl Sim {
                 }
             }
         }
-        self.drain();
+        self.carry_out();
     }
 
     fn server_pipelined(&self) -> bool {
-        matches!(self.client.config().mode, Mode::Pipelined { .. })
+        matches!(self.client().config().mode, Mode::Pipelined { .. })
     }
 
     fn one_way(&mut self) -> Duration {

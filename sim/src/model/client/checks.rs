@@ -15,26 +15,33 @@ impl Harness {
     /// Drains the client like a driver, checks each output against the model, then
     /// checks the invariants.
     pub(super) fn settle(&mut self, mut expect: Expect, after_timeout: bool) -> Drained {
+        self.observed = self.observed.max(self.now);
         let mut drained = Drained::default();
         let action = self.client.poll_action();
         ensure!(self, self.client.poll_action().is_none(), "two socket actions at once");
         drained.actions = usize::from(action.is_some());
         self.check_action(action, &expect);
+        self.outputs.extend(action.map(Output::Action));
         let mut refused = None;
-        while let Some(transmit) = self.client.poll_transmit(self.now) {
+        // Each transmission puts its request in flight, and the model refuses a second
+        // one of a request in flight: this ends.
+        while let Some(transmit) = self.client.poll_transmit(self.reading()) {
             drained.transmits += 1;
-            ensure!(self, drained.transmits <= 64, "poll_transmit does not stop");
             self.check_transmit(&transmit);
-            if self.refusing {
+            if self.refuse_sends > 0 {
                 // A socket that refuses: the driver stops sending and reports the
                 // refusal (and with it the lost connection) once this drain is done.
-                refused = Some(transmit.id);
+                self.refuse_sends -= 1;
+                refused = Some((transmit.id, transmit.attempt));
                 break;
             }
+            let (id, attempt) = (transmit.id, transmit.attempt);
+            self.outputs.push(Output::Transmit { id, attempt, frames: transmit.into_frames() });
         }
         while let Some(completion) = self.client.poll_completion() {
             drained.completions.push(completion.id.as_u64());
-            self.check_completion(completion, &mut expect);
+            self.check_completion(completion.clone(), &mut expect);
+            self.outputs.push(Output::Completion(completion));
         }
         ensure!(self, expect.completions.is_empty(), "missing completions: {:?}", expect.completions);
         if expect.in_order {
@@ -46,7 +53,8 @@ impl Harness {
             );
         }
         self.check_invariants(after_timeout, refused.is_some());
-        if let Some(id) = refused {
+        if let Some((id, attempt)) = refused {
+            self.outputs.push(Output::Refused { id, attempt });
             self.refuse(id);
         }
         drained
@@ -69,7 +77,7 @@ impl Harness {
         let n = t.id.as_u64();
         let m = &self.model;
         ensure!(self, m.link == Link::Open, "transmit of {} while the link is {:?}", t.id, m.link);
-        let Some(req) = m.reqs.get(&n) else {
+        let Some(req) = m.req(n) else {
             panic!("transmit of {} which was never accepted\n  at {}", t.id, self.context);
         };
         ensure!(
@@ -141,8 +149,8 @@ impl Harness {
                 if let Some(previous) = &req.id_frame {
                     ensure!(self, *previous == frame, "{} changed its id frame", t.id);
                 }
-                let clash = m.reqs.values().find(|r| r.id != t.id && r.id_frame.as_ref() == Some(&frame));
-                ensure!(self, clash.is_none(), "{} sent with the id frame of {:?}", t.id, clash.map(|r| r.id));
+                let clash = m.id_frames.get(&frame).filter(|id| **id != t.id);
+                ensure!(self, clash.is_none(), "{} sent with the id frame of {:?}", t.id, clash);
                 Some(frame)
             }
         };
@@ -150,6 +158,9 @@ impl Harness {
         let req = m.reqs.get_mut(&n).expect("checked above");
         req.attempts += 1;
         req.state = State::InFlight { deadline: now + req.opts.timeout, wait: req.wait_bounds() };
+        if let Some(frame) = &id_frame {
+            m.id_frames.insert(frame.clone(), t.id);
+        }
         req.id_frame = id_frame.or(req.id_frame.take());
         m.stats.transmitted += 1;
         if t.attempt > 1 {
@@ -175,7 +186,7 @@ impl Harness {
             return;
         }
         let now = self.now;
-        let Some(req) = self.model.reqs.get(&n) else {
+        let Some(req) = self.model.req(n) else {
             panic!("completion for {} which was never accepted: {c:?}\n  at {}", c.id, self.context);
         };
         ensure!(self, req.unfinished(), "second completion for {}: {c:?}", c.id);
@@ -185,8 +196,7 @@ impl Harness {
         let expiry = c.result == expected && c.attempts == req.attempts && c.tag == req.tag;
         ensure!(self, expiry, "unexpected completion {c:?} in state {:?}", req.state);
         ensure!(self, req.may_have_expired(now), "{} expired early, in state {:?}", c.id, req.state);
-        let req = self.model.reqs.get_mut(&n).expect("checked above");
-        req.state = State::Done;
+        self.model.retire(n);
         self.model.stats.timed_out += 1;
         self.seen.completed(&c.result);
     }
@@ -197,7 +207,29 @@ impl Harness {
     pub(super) fn check_invariants(&self, after_timeout: bool, stopped: bool) {
         let m = &self.model;
         let c = &self.client;
-        let unfinished = m.count(|_| true);
+        // One pass over the unfinished requests: their shape and their timers' bounds.
+        let (mut in_flight, mut ready, mut backing_off, mut queued) = (0, 0, 0, 0);
+        let (mut lo, mut hi): (Option<Instant>, Option<Instant>) = (None, None);
+        for r in m.unfinished() {
+            ensure!(self, r.attempts <= r.opts.tries, "{} made {} of {} tries", r.id, r.attempts, r.opts.tries);
+            match r.state {
+                State::InFlight { .. } => in_flight += 1,
+                State::Ready { .. } => ready += 1,
+                State::BackingOff { .. } => backing_off += 1,
+                State::Queued => queued += 1,
+                State::Done => {}
+            }
+            if let Some((l, h)) = r.deadline_bounds() {
+                lo = Some(lo.map_or(l, |x| x.min(l)));
+                hi = Some(hi.map_or(h, |x| x.min(h)));
+            }
+        }
+        if let Link::Waiting { since } = m.link {
+            let (l, h) = (since, since + m.reconnect_max);
+            lo = Some(lo.map_or(l, |x| x.min(l)));
+            hi = Some(hi.map_or(h, |x| x.min(h)));
+        }
+        let unfinished = m.reqs.len();
         ensure!(self, c.pending() == unfinished, "pending() = {}, model has {unfinished} unfinished", c.pending());
         let stats = Stats::of(c.stats());
         ensure!(self, stats == m.stats, "stats {stats:?}\n  model {:?}", m.stats);
@@ -228,14 +260,7 @@ impl Harness {
         ensure!(self, got == state, "connection_state() {got:?} with link {:?}, ever open {}", m.link, m.ever_open);
 
         // Shape of the unfinished set.
-        let in_flight = m.in_flight();
-        let ready = m.count(|r| matches!(r.state, State::Ready { .. }));
-        let backing_off = m.count(|r| matches!(r.state, State::BackingOff { .. }));
-        let queued = m.count(|r| r.state == State::Queued);
         ensure!(self, in_flight == 0 || m.link == Link::Open, "{in_flight} in flight with link {:?}", m.link);
-        for r in m.unfinished() {
-            ensure!(self, r.attempts <= r.opts.tries, "{} made {} of {} tries", r.id, r.attempts, r.opts.tries);
-        }
         match m.max_in_flight {
             None => {
                 ensure!(self, in_flight + ready + backing_off <= 1, "lockstep with several requests past the queue");
@@ -257,12 +282,8 @@ impl Harness {
         }
 
         // Timers.
-        let mut bounds: Vec<(Instant, Instant)> = m.unfinished().filter_map(Req::deadline_bounds).collect();
-        if let Link::Waiting { since } = m.link {
-            bounds.push((since, since + m.reconnect_max));
-        }
         let timeout = c.poll_timeout().map(|t| t.at);
-        match (timeout, bounds.iter().map(|b| b.0).min(), bounds.iter().map(|b| b.1).min()) {
+        match (timeout, lo, hi) {
             (None, None, _) => {}
             (Some(at), Some(lo), Some(hi)) => {
                 ensure!(

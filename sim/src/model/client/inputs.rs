@@ -8,38 +8,39 @@ use reqchan_core::client::{
     ConnectReason, MAX_DURATION, RequestError, RequestId, RequestOptions, SocketAction, SubmitError,
 };
 
-use super::harness::{Harness, connect_error};
+use super::harness::{Harness, connect_error, longest_pause};
 use super::model::*;
 use super::ops::*;
 use crate::model::support::ensure;
 
 impl Harness {
-    pub(super) fn submit(&mut self, payload: Bytes, choice: OptionsChoice) {
-        let m = &self.model;
+    /// The fuzz grammar's submit: options (valid or not) chosen by `choice`.
+    pub(super) fn submit_choice(&mut self, payload: Bytes, choice: OptionsChoice) {
         let mut options = RequestOptions::default();
-        let mut timeout = m.defaults.timeout;
-        let mut bad_options = false;
         if let Some(t) = choice.timeout {
-            timeout = match t {
+            options = options.timeout(match t {
                 RequestTimeout::Valid(t) => t.duration(),
                 RequestTimeout::Zero => Duration::ZERO,
                 RequestTimeout::OverMax => MAX_DURATION + Duration::from_nanos(1),
-            };
-            bad_options |= timeout.is_zero() || timeout > MAX_DURATION;
-            options = options.timeout(timeout);
+            });
         }
-        let mut tries = m.defaults.tries;
         if let Some(t) = choice.tries {
-            tries = u32::from(t % 5);
-            bad_options |= tries == 0;
-            options = options.tries(tries);
+            options = options.tries(u32::from(t % 5));
         }
-        let mut backoff_max = m.defaults.backoff_max;
         if let Some(b) = choice.backoff {
-            let (policy, max) = b.build();
-            backoff_max = max;
-            options = options.backoff(policy);
+            options = options.backoff(b.build().0);
         }
+        let _ = self.submit(payload, options);
+    }
+
+    /// `submit`, predicted: accepted, or refused for the reason the model sees.
+    pub fn submit(&mut self, payload: Bytes, options: RequestOptions) -> Result<RequestId, SubmitError> {
+        assert!(options.detect_refusals != Some(true), "the model does not cover refusal detection");
+        let m = &self.model;
+        let timeout = options.timeout.unwrap_or(m.defaults.timeout);
+        let tries = options.tries.unwrap_or(m.defaults.tries);
+        let backoff_max = options.backoff.map_or(m.defaults.backoff_max, |b| longest_pause(&b));
+        let bad_options = timeout.is_zero() || timeout > MAX_DURATION || tries == 0;
         let closed = m.link == Link::Closed;
         let too_large = payload.len() > m.max_message_size;
         let full = m.count(|_| true) - m.in_flight() >= m.max_queued;
@@ -47,11 +48,13 @@ impl Harness {
         let refusals = format!("closed {closed}, too large {too_large}, bad options {bad_options}, queue full {full}");
         // A caller's tag, unrelated to the id: it must come back in the completion.
         let tag = u64::MAX - self.model.stats.submitted;
-        match self.client.submit_tagged(self.now, payload.clone(), options, tag) {
+        let result = self.client.submit_tagged(self.reading(), payload.clone(), options, tag);
+        match &result {
             Ok(id) => {
+                let id = *id;
                 ensure!(self, !(closed || too_large || bad_options || full), "submit accepted: {refusals}");
                 let n = id.as_u64();
-                ensure!(self, !self.model.reqs.contains_key(&n), "submit reused id {id}");
+                ensure!(self, self.model.req(n).is_none(), "submit reused id {id}");
                 let opts = Resolved { timeout, tries, backoff_max };
                 let req = Req {
                     id,
@@ -86,13 +89,20 @@ impl Harness {
             }
         }
         self.settle(Expect::default(), false);
+        result
     }
 
-    pub(super) fn cancel(&mut self, target: Target) {
+    pub(super) fn cancel_target(&mut self, target: Target) {
         let id = match self.resolve(target) {
             Some(id) => id,
             None => self.unknown_id(target),
         };
+        self.cancel(id);
+    }
+
+    /// `cancel`, predicted: true exactly for an unfinished request, which completes
+    /// `Cancelled` at once (a lockstep request on the wire resets the connection).
+    pub fn cancel(&mut self, id: RequestId) -> bool {
         let n = id.as_u64();
         let mut expect = Expect::default();
         let live = self.model.reqs.get(&n).filter(|r| r.unfinished()).map(|r| r.state);
@@ -102,13 +112,16 @@ impl Harness {
             }
             self.model.finish(&mut expect, n, Err(RequestError::Cancelled));
         }
-        let cancelled = self.client.cancel(self.now, id);
+        let cancelled = self.client.cancel(self.reading(), id);
         ensure!(self, cancelled == live.is_some(), "cancel({id}) returned {cancelled}, model state {live:?}");
         self.seen.cancel_unknown += u64::from(!cancelled);
         self.settle(expect, false);
+        cancelled
     }
 
-    pub(super) fn close(&mut self) {
+    /// `close`, predicted: every unfinished request completes `Closed`, in submission
+    /// order, and the socket is dropped.
+    pub fn close(&mut self) {
         let mut expect = Expect { in_order: true, ..Expect::default() };
         if self.model.link != Link::Closed {
             let live: Vec<u64> = self.model.unfinished().map(|r| r.id.as_u64()).collect();
@@ -118,33 +131,36 @@ impl Harness {
             self.model.link = Link::Closed;
             expect.action = Some(SocketAction::Close);
         }
-        self.client.close(self.now);
+        self.client.close(self.reading());
         self.settle(expect, false);
     }
 
-    pub(super) fn connected(&mut self) {
+    /// `handle_connected`: the connection asked for is open.
+    pub fn connected(&mut self) {
         if self.model.link == Link::Opening {
             self.model.link = Link::Open;
             self.model.ever_open = true;
             self.model.connect_error = None;
         }
-        self.client.handle_connected(self.now);
+        self.client.handle_connected(self.reading());
         self.settle(Expect::default(), false);
     }
 
-    pub(super) fn connect_failed(&mut self) {
+    /// `handle_connect_failed`: the connection asked for could not be opened.
+    pub fn connect_failed(&mut self) {
         if self.model.link == Link::Opening {
             self.model.link = Link::Waiting { since: self.now };
             self.model.stats.connect_failures += 1;
             self.model.connect_error = Some(connect_error());
         }
-        self.client.handle_connect_failed(self.now, connect_error());
+        self.client.handle_connect_failed(self.reading(), connect_error());
         self.settle(Expect::default(), false);
     }
 
-    pub(super) fn peer_lost(&mut self) {
+    /// `handle_peer_lost`: every attempt on the wire fails and the connection resets.
+    pub fn peer_lost(&mut self) {
         let expect = self.model_peer_lost();
-        self.client.handle_peer_lost(self.now);
+        self.client.handle_peer_lost(self.reading());
         self.settle(expect, false);
     }
 
@@ -176,8 +192,9 @@ impl Harness {
         self.refuse(id);
     }
 
-    /// `handle_send_refused([id])` and the model's side of it.
-    pub(super) fn refuse(&mut self, id: RequestId) {
+    /// `handle_send_refused([id])`: the transmission was not an attempt, and the
+    /// connection is lost.
+    pub fn refuse(&mut self, id: RequestId) {
         let n = id.as_u64();
         if let Some(req) = self.model.reqs.get_mut(&n) {
             // Not an attempt after all: back to the head of the retry queue, under the
@@ -191,11 +208,13 @@ impl Harness {
             }
         }
         let expect = self.model_peer_lost();
-        self.client.handle_send_refused(self.now, &[id]);
+        self.client.handle_send_refused(self.reading(), &[id]);
         self.settle(expect, false);
     }
 
-    pub(super) fn reply(&mut self, frames: &[Bytes]) {
+    /// `handle_reply`: the request `frames` answer (as the model matches them)
+    /// completes; anything else is a stray reply.
+    pub fn reply(&mut self, frames: &[Bytes]) {
         let mut expect = Expect::default();
         match self.match_reply(frames) {
             // Every input is ignored after close: not even counted.
@@ -210,7 +229,7 @@ impl Harness {
                 self.model.finish(&mut expect, n, result);
             }
         }
-        self.client.handle_reply(self.now, frames);
+        self.client.handle_reply(self.reading(), frames);
         self.settle(expect, false);
     }
 
@@ -252,7 +271,8 @@ impl Harness {
         Some((req.id.as_u64(), result))
     }
 
-    pub(super) fn handle_timeout(&mut self) {
+    /// `handle_timeout` at the model's time; with nothing due, it must change nothing.
+    pub fn handle_timeout(&mut self) {
         let now = self.now;
         let due = self.client.poll_timeout().map(|t| t.at).is_some_and(|at| at <= now);
         let before = (!due).then(|| self.snapshot());
@@ -293,7 +313,7 @@ impl Harness {
                 _ => {}
             }
         }
-        self.client.handle_timeout(now);
+        self.client.handle_timeout(self.reading());
         let drained = self.settle(expect, true);
         if let Some(before) = before {
             ensure!(

@@ -36,7 +36,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use reqchan_core::client::RequestId;
 
 pub use coverage::Seen;
-use harness::Harness;
+pub use harness::{Harness, Output};
 pub use ops::Scenario;
 
 /// Operations beyond this many are ignored, to keep one input fast.

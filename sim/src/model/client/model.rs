@@ -1,6 +1,6 @@
 //! The reference model: what the client must do, as plain data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -187,7 +187,13 @@ pub(super) struct Model {
     pub(super) max_message_size: usize,
     pub(super) defaults: Resolved,
     pub(super) reconnect_max: Duration,
+    /// The unfinished requests (apart from the finished ones, so each check costs what
+    /// is pending, not what was ever accepted).
     pub(super) reqs: BTreeMap<u64, Req>,
+    /// The finished ones.
+    pub(super) finished: BTreeMap<u64, Req>,
+    /// Which request each id frame sent so far belongs to.
+    pub(super) id_frames: HashMap<Bytes, RequestId>,
     /// Transmitted requests, most recent last.
     pub(super) transmitted: Vec<RequestId>,
     pub(super) link: Link,
@@ -218,8 +224,27 @@ impl Model {
         }
     }
 
+    /// Request `n`, finished or not.
+    pub(super) fn req(&self, n: u64) -> Option<&Req> {
+        self.reqs.get(&n).or_else(|| self.finished.get(&n))
+    }
+
+    /// Every accepted id, in order.
+    pub(super) fn accepted(&self) -> Vec<RequestId> {
+        let mut ids: Vec<RequestId> = self.reqs.values().chain(self.finished.values()).map(|r| r.id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Marks unfinished request `n` done, and moves it to the finished ones.
+    pub(super) fn retire(&mut self, n: u64) -> &Req {
+        let mut req = self.reqs.remove(&n).expect("model: finishing an unknown request");
+        req.state = State::Done;
+        self.finished.entry(n).insert_entry(req).into_mut()
+    }
+
     pub(super) fn unfinished(&self) -> impl Iterator<Item = &Req> {
-        self.reqs.values().filter(|r| r.unfinished())
+        self.reqs.values()
     }
 
     pub(super) fn count(&self, pred: impl Fn(&Req) -> bool) -> usize {
@@ -232,10 +257,9 @@ impl Model {
 
     /// Marks `id` done with `result`, expected during this input.
     pub(super) fn finish(&mut self, expect: &mut Expect, n: u64, result: Result<Bytes, RequestError>) {
-        let req = self.reqs.get_mut(&n).expect("model: finishing an unknown request");
-        req.state = State::Done;
-        self.stats.count(&result);
+        let req = self.retire(n);
         let completion = Completion { id: req.id, tag: req.tag, attempts: req.attempts, result };
+        self.stats.count(&completion.result);
         expect.completions.insert(n, completion);
     }
 

@@ -13,7 +13,7 @@ impl Harness {
         let nth_last = |ids: &[RequestId], i: u8| ids.iter().rev().nth(usize::from(i) % ids.len().max(1)).copied();
         match target {
             Target::Accepted(i) => {
-                let ids: Vec<RequestId> = self.model.reqs.values().map(|r| r.id).collect();
+                let ids = self.model.accepted();
                 nth_last(&ids, i)
             }
             Target::Transmitted(i) => nth_last(&self.model.transmitted, i),
@@ -28,7 +28,8 @@ impl Harness {
             Target::Unknown(k) => u64::from(k % 4),
             _ => 0,
         };
-        let next = self.model.reqs.keys().next_back().map_or(0, |n| n + 1);
+        let last = self.model.reqs.keys().chain(self.model.finished.keys()).max();
+        let next = last.map_or(0, |n| n + 1);
         loop {
             if let Some(id) = self.minted.iter().find(|id| id.as_u64() >= next + k) {
                 return *id;
@@ -39,7 +40,7 @@ impl Harness {
     }
 
     pub(super) fn reply_frames(&self, target: Target, shape: &ReplyShape) -> Vec<Bytes> {
-        let req = self.resolve(target).and_then(|id| self.model.reqs.get(&id.as_u64()));
+        let req = self.resolve(target).and_then(|id| self.model.req(id.as_u64()));
         let id_frame = match (req, target) {
             (Some(req), _) => {
                 req.id_frame.clone().unwrap_or_else(|| Bytes::copy_from_slice(&req.id.as_u64().to_be_bytes()))

@@ -39,10 +39,12 @@ fn op(rng: &mut SimRng) -> Op {
                 _ => PayloadChoice::Clear(load(rng)),
             };
             let identity = rng.below(4) as u8;
-            let framing = match rng.below(10) {
+            let framing = match rng.below(20) {
                 0 => FrameShape::NoDelimiter,
                 1 => FrameShape::TwoPayloads,
-                2..=5 => FrameShape::Dealer { identity, request_id: rng.below(1000) },
+                2 => FrameShape::NoFrames,
+                3 => FrameShape::NoPayload,
+                4..=11 => FrameShape::Dealer { identity, request_id: rng.below(1000) },
                 _ => FrameShape::Req { identity },
             };
             Op::Message { payload, framing }
