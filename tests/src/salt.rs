@@ -37,6 +37,12 @@ impl SaltMaster {
     /// Starts `salt-master` with a fresh root directory. It is not waited for: a
     /// channel's connect waits until the request server listens.
     pub fn start(salt_master: &Path) -> Self {
+        Self::start_with(salt_master, false)
+    }
+
+    /// [`start`](Self::start), accepting every minion key at once if `auto_accept`
+    /// (Salt's default is not to: a new key waits in `minions_pre/`).
+    pub fn start_with(salt_master: &Path, auto_accept: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let root = dir.path();
         let (ret_port, publish_port) = (free_port(), free_port());
@@ -52,7 +58,7 @@ impl SaltMaster {
             "root_dir: {root}\npki_dir: {root}/pki\ncachedir: {root}/cache\nsock_dir: {root}/sock\n\
              pidfile: {root}/master.pid\nlog_file: {root}/master.log\nlog_level_logfile: info\n\
              interface: 127.0.0.1\nret_port: {ret_port}\npublish_port: {publish_port}\n\
-             worker_threads: 2\nuser: {user}\n",
+             worker_threads: 2\nuser: {user}\nauto_accept: {auto_accept}\n",
             root = root.display()
         );
         std::fs::write(root.join("master"), config).expect("write the master config");
@@ -73,6 +79,11 @@ impl SaltMaster {
     /// The request server's endpoint (Salt's `ret_port`).
     pub fn ret_endpoint(&self) -> &str {
         &self.ret_endpoint
+    }
+
+    /// The master's `pki_dir` (its keys, and `minions/`, `minions_pre/`, ...).
+    pub fn pki_dir(&self) -> PathBuf {
+        self.dir.path().join("pki")
     }
 
     /// The master's log so far, for failure messages.
