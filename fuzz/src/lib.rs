@@ -1,4 +1,4 @@
-//! Fuzz targets for `reqchan-core`.
+//! Fuzz targets for `reqchan-core` and `reqchan-salt`.
 //!
 //! The logic lives here and in `reqchan-sim` (the client and server reference models,
 //! which the core's property tests run too), not in `fuzz_targets/`, so the same code
@@ -10,9 +10,11 @@
 //! - [`server::run`] (`server_ops`): the reply server beside a reference model.
 //! - [`wire::run`] (`wire_decode`): the ZMTP state machine fed hostile bytes and cut streams.
 //! - [`router::run`] (`wire_router`): the server side of the wire, many peers, beside a model.
+//! - [`salt::run`] (`salt_reply`): hostile `aes` and `_auth` replies through reqchan-salt.
 
 pub mod codec;
 pub mod router;
+pub mod salt;
 pub mod wire;
 
 pub use reqchan_sim::model::{client, server};
@@ -30,6 +32,7 @@ pub const TARGETS: &[(&str, RunFn)] = &[
     ("server_ops", server::run),
     ("wire_decode", wire::run),
     ("wire_router", router::run),
+    ("salt_reply", salt::run),
 ];
 
 /// The files under `paths` (each a file or a directory of files), sorted.

@@ -92,3 +92,12 @@ fn server_corpus_reaches_every_behaviour() {
     let missing: Vec<&str> = names.iter().zip(totals).filter(|(_, n)| *n == 0).map(|(name, _)| *name).collect();
     assert!(missing.is_empty(), "the server_ops corpus never reaches {missing:?}");
 }
+
+/// The salt seeds must get past the MAC, the marker and the nonce to a decoded answer
+/// (`salt::request_nonce` is the nonce they carry); if the target's session or nonce
+/// changes, the seeds must be remade.
+#[test]
+fn salt_seeds_open_to_an_answer() {
+    let opened = seeds("salt_reply").iter().filter(|path| reqchan_fuzz::salt::opens(&read(path))).count();
+    assert!(opened >= 2, "only {opened} salt_reply seeds open (nonce {})", reqchan_fuzz::salt::request_nonce());
+}

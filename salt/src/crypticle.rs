@@ -70,7 +70,7 @@ impl Crypticle {
     /// The plaintext of a sealed message: the MAC is checked (in constant time) before
     /// anything is decrypted.
     pub fn decrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, CipherError> {
-        if sealed.len() < MIN_SEALED || (sealed.len() - IV_LEN - MAC_LEN) % BLOCK != 0 {
+        if sealed.len() < MIN_SEALED || !(sealed.len() - IV_LEN - MAC_LEN).is_multiple_of(BLOCK) {
             return Err(CipherError::Length(sealed.len()));
         }
         let (body, tag) = sealed.split_at(sealed.len() - MAC_LEN);

@@ -7,6 +7,7 @@ use reqchan_core::codec::{DecodeLimits, PROTOCOL_VERSION, Value, decode_reply_wi
 
 use crate::crypticle::{Crypticle, PICKLE_PAD};
 use crate::error::{ReplyError, SealError};
+use crate::keys::MinionKey;
 
 /// The algorithms a minion names in its envelopes and `_auth` (Salt 3007's defaults).
 pub(crate) const ENC_ALGO: &str = "OAEP-SHA1";
@@ -71,6 +72,12 @@ impl Session {
     /// `tok` (see [`MinionKey`](crate::MinionKey)).
     pub(crate) fn new(id: String, cipher: Crypticle, token: Vec<u8>) -> Self {
         Self { id, cipher, token, limits: DecodeLimits::default() }
+    }
+
+    /// A session whose key is already known (say, kept from an earlier `_auth` of this
+    /// minion): requests are sealed under `key` with `minion`'s token.
+    pub fn resume(id: impl Into<String>, key: Crypticle, minion: &MinionKey, rng: &mut impl CryptoRngCore) -> Self {
+        Self::new(id.into(), key, minion.token(rng))
     }
 
     /// Bounds decoding each reply (see [`DecodeLimits`]).
