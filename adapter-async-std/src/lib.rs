@@ -45,7 +45,7 @@ pub use reqchan_core::codec::{
 };
 pub use reqchan_driver::Runtime;
 pub use reqchan_driver::client::{
-    BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, StateWatch, Transport,
-    live_drivers,
+    BuildError, ChannelConfig, ChannelKey, ConnectionState, Error, ReplyFuture, ResponseFuture, SaltError, StateWatch,
+    Transport, live_drivers,
 };
 pub use runtime::{AsyncStdListener, AsyncStdRuntime, AsyncStdStream, Sleep};

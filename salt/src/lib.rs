@@ -46,6 +46,7 @@ mod auth;
 mod crypticle;
 mod error;
 mod keys;
+pub mod pki;
 mod session;
 mod x931;
 

@@ -123,6 +123,13 @@ impl Session {
 
     /// The answer in an `aes` reply to the request sealed with `nonce`.
     pub fn open(&self, reply: &[u8], nonce: &Nonce) -> Result<Value, ReplyError> {
+        let answer = self.open_bytes(reply, nonce)?;
+        decode_reply_with(&answer, self.limits).map_err(ReplyError::Decode)
+    }
+
+    /// [`open`](Self::open), leaving the answer as its msgpack bytes (checked to be one
+    /// well-formed value within the limits), to decode as the caller's own type.
+    pub fn open_bytes(&self, reply: &[u8], nonce: &Nonce) -> Result<Bytes, ReplyError> {
         let sealed = match decode_reply_with::<Value>(reply, self.limits).map_err(ReplyError::Decode)? {
             Value::String(s) if s == BAD_LOAD => return Err(ReplyError::SessionRefused),
             Value::Map(m) if m.iter().any(|(k, v)| k.as_str() == Some("msg") && v.as_str() == Some(BAD_LOAD)) => {
@@ -138,6 +145,13 @@ impl Session {
         if theirs != nonce.as_bytes() {
             return Err(ReplyError::NonceMismatch);
         }
-        decode_reply_with(packed, self.limits).map_err(ReplyError::Decode)
+        check_whole(packed, self.limits).map_err(ReplyError::Decode)?;
+        Ok(Bytes::copy_from_slice(packed))
     }
+}
+
+/// Whether `bytes` are one well-formed msgpack value within `limits` (what
+/// `decode_reply_with` checks before decoding anything).
+fn check_whole(bytes: &[u8], limits: DecodeLimits) -> Result<(), reqchan_core::codec::DecodeError> {
+    decode_reply_with::<serde::de::IgnoredAny>(bytes, limits).map(|_| ())
 }

@@ -25,12 +25,38 @@ pub struct SaltMaster {
     child: Child,
     dir: tempfile::TempDir,
     ret_endpoint: String,
+    salt_master: PathBuf,
 }
 
-/// A port nobody listens on right now (the kernel's pick for port 0).
+/// Runs `salt_master` on the configuration in `root`.
+fn launch(salt_master: &Path, root: &Path) -> Child {
+    let log = std::fs::File::create(root.join("stdout.log")).expect("create the stdout log");
+    Command::new(salt_master)
+        .arg("-c")
+        .arg(root)
+        .args(["-l", "warning"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone the log handle"))
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start salt-master")
+}
+
+/// A port nobody listens on right now (the kernel's pick for port 0), and never handed
+/// out before in this process: a master that restarts keeps its ports, which another
+/// test's master must not take meanwhile.
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl SaltMaster {
@@ -62,18 +88,19 @@ impl SaltMaster {
             root = root.display()
         );
         std::fs::write(root.join("master"), config).expect("write the master config");
-        let log = std::fs::File::create(root.join("stdout.log")).expect("create the stdout log");
-        let child = Command::new(salt_master)
-            .arg("-c")
-            .arg(root)
-            .args(["-l", "warning"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log handle"))
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start salt-master");
-        Self { child, dir, ret_endpoint: format!("tcp://127.0.0.1:{ret_port}") }
+        let child = launch(salt_master, root);
+        Self { child, dir, ret_endpoint: format!("tcp://127.0.0.1:{ret_port}"), salt_master: salt_master.to_owned() }
+    }
+
+    /// Stops the master and starts it again on the same directory and ports (same keys);
+    /// with `forget_sessions`, its per-minion session keys are gone, as after a rotation,
+    /// so every minion must authenticate again.
+    pub async fn restart(&mut self, forget_sessions: bool) {
+        self.terminate().await;
+        if forget_sessions {
+            let _ = std::fs::remove_dir_all(self.dir.path().join("cache/sessions"));
+        }
+        self.child = launch(&self.salt_master, self.dir.path());
     }
 
     /// The request server's endpoint (Salt's `ret_port`).
@@ -94,6 +121,10 @@ impl SaltMaster {
     /// SIGTERM to the master's own PID, so it stops the processes it started; SIGKILL
     /// if it has not exited within 20 s.
     pub async fn stop(mut self) {
+        self.terminate().await;
+    }
+
+    async fn terminate(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
         }

@@ -13,7 +13,7 @@ use reqchan_core::codec::{Crypt, Value, encode_request};
 use reqchan_salt::{Accepted, Auth, AuthError, AuthOutcome, CipherError, MasterKey, MinionKey, ReplyError};
 use reqchan_tests::salt::{SaltMaster, salt_master};
 use reqchan_tests::within;
-use reqchan_tokio::{Channel, ChannelConfig};
+use reqchan_tokio::{Channel, ChannelConfig, ChannelKey, Error, SaltError};
 
 /// The master starts in a few seconds; the first request waits for it in the queue.
 const LIMIT: Duration = Duration::from_secs(120);
@@ -125,5 +125,104 @@ async fn an_accepted_minion_sends_aes_requests_and_reads_the_answers() {
     assert_eq!(refused, changed);
 
     drop((lockstep, pipelined));
+    within(LIMIT, "master stop", master.stop()).await;
+}
+
+// ----- the aes channel: `_auth` and sealing inside `Channel` -----
+
+fn aes_key(pki_dir: &std::path::Path, id: &str, master: &SaltMaster) -> ChannelKey {
+    ChannelKey::new(pki_dir, id, master.ret_endpoint()).with_crypt(Crypt::Aes)
+}
+
+fn aes_config(config: ChannelConfig) -> ChannelConfig {
+    config.timeout(Duration::from_secs(60)).tries(1).connect_timeout(Duration::from_secs(60))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aes_channel_makes_its_keys_authenticates_once_and_seals_every_request() {
+    let Some(salt_master) = salt_master() else { return };
+    let master = SaltMaster::start_with(&salt_master, true);
+    let pki = tempfile::tempdir().unwrap();
+    let pki_dir = pki.path().join("minion");
+    let channel =
+        Channel::connect_key(aes_key(&pki_dir, "reqchan-channel", &master), aes_config(ChannelConfig::pipelined(16)))
+            .unwrap();
+
+    // 16 requests at once, all made before `_auth` finished: they wait for it, then
+    // each is sealed and its reply opened.
+    let load = master_opts();
+    let replies = within(LIMIT, "aes requests", join_all((0..16).map(|_| channel.request::<_, Value>(&load)))).await;
+    for reply in replies {
+        let reply = reply.unwrap_or_else(|e| panic!("{e}\nmaster log:\n{}", master.log()));
+        assert!(reply.get("file_roots").is_some(), "{reply}");
+    }
+    // One `_auth` (a clear request) and 16 sealed ones went out.
+    assert_eq!(channel.stats().transmitted, 17, "{:?}", channel.stats());
+
+    // The keys, as salt-minion keeps them: made here, the master's trusted on first use.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |name: &str| std::fs::metadata(pki_dir.join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode("minion.pem"), mode("minion.pub")), (0o600, 0o644));
+    let trusted = std::fs::read_to_string(pki_dir.join("minion_master.pub")).unwrap();
+    let masters = std::fs::read_to_string(master.pki_dir().join("master.pub")).unwrap();
+    assert_eq!(MasterKey::from_pem(&trusted).unwrap(), MasterKey::from_pem(&masters).unwrap());
+    assert!(master.pki_dir().join("minions/reqchan-channel").is_file(), "accepted by the master");
+
+    // A minion that trusts another master key refuses this master: no silent re-trust.
+    let wary = tempfile::tempdir().unwrap();
+    std::fs::write(wary.path().join("minion_master.pub"), minion_key().public_pem()).unwrap();
+    let channel =
+        Channel::connect_key(aes_key(wary.path(), "reqchan-wary", &master), aes_config(ChannelConfig::lockstep()))
+            .unwrap();
+    let refused = within(LIMIT, "changed key", channel.request::<_, Value>(&master_opts())).await;
+    assert!(matches!(refused, Err(Error::Salt(SaltError::Auth(AuthError::MasterKeyChanged { .. })))), "{refused:?}");
+    // A pinned fingerprint that is not the master's: refused too.
+    let pinned = aes_config(ChannelConfig::lockstep()).master_finger("00:11:22");
+    let channel = Channel::connect_key(aes_key(wary.path(), "reqchan-pinned", &master), pinned).unwrap();
+    std::fs::remove_file(wary.path().join("minion_master.pub")).unwrap();
+    let refused = within(LIMIT, "pinned", channel.request::<_, Value>(&master_opts())).await;
+    assert!(matches!(refused, Err(Error::Salt(SaltError::Auth(AuthError::FingerprintMismatch { .. })))), "{refused:?}");
+    // Raw payloads would travel in clear: refused.
+    let raw = channel.request_raw(bytes::Bytes::from_static(b"\x80")).await;
+    assert_eq!(raw, Err(Error::Salt(SaltError::RawPayload)));
+    drop(channel);
+    within(LIMIT, "master stop", master.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_master_with_new_session_keys_gets_a_new_auth_and_the_request_again() {
+    let Some(salt_master) = salt_master() else { return };
+    let mut master = SaltMaster::start_with(&salt_master, true);
+    let pki = tempfile::tempdir().unwrap();
+    let config = aes_config(ChannelConfig::lockstep()).tries(3);
+    let channel = Channel::connect_key(aes_key(pki.path(), "reqchan-restart", &master), config).unwrap();
+    let first: Value = within(LIMIT, "before the restart", channel.request(&master_opts())).await.unwrap();
+
+    // The master restarts and forgets the session keys (as after a rotation): the next
+    // request is refused under the old session, authenticates again and is answered.
+    within(LIMIT, "restart", master.restart(true)).await;
+    let second: Value = within(LIMIT, "after the restart", channel.request(&master_opts()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nmaster log:\n{}", master.log()));
+    assert_eq!(first, second);
+    let accepted = master.log().matches("Authentication accepted from reqchan-restart").count();
+    assert_eq!(accepted, 2, "one _auth before the restart, one after\nmaster log:\n{}", master.log());
+    drop(channel);
+    within(LIMIT, "master stop", master.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aes_channel_reports_a_key_the_master_has_not_accepted() {
+    let Some(salt_master) = salt_master() else { return };
+    let master = SaltMaster::start(&salt_master); // auto_accept: false
+    let pki = tempfile::tempdir().unwrap();
+    let channel =
+        Channel::connect_key(aes_key(pki.path(), "reqchan-waiting", &master), aes_config(ChannelConfig::lockstep()))
+            .unwrap();
+    let pending = within(LIMIT, "pending", channel.request::<_, Value>(&master_opts())).await;
+    assert_eq!(pending, Err(Error::Salt(SaltError::Pending)), "master log:\n{}", master.log());
+    assert!(pending.unwrap_err().to_string().contains("salt-key"));
+
+    drop(channel);
     within(LIMIT, "master stop", master.stop()).await;
 }

@@ -32,6 +32,7 @@ pub struct ChannelConfig {
     pub(crate) decode: DecodeLimits,
     pub(crate) transport: Transport,
     pub(crate) heartbeat: Option<Duration>,
+    pub(crate) master_finger: Option<String>,
 }
 
 impl Default for ChannelConfig {
@@ -43,6 +44,7 @@ impl Default for ChannelConfig {
             decode: DecodeLimits::default(),
             transport: Transport::Wire,
             heartbeat: None,
+            master_finger: None,
         }
     }
 }
@@ -65,6 +67,14 @@ impl ChannelConfig {
     pub fn from_client_config(client: ClientConfig) -> Self {
         let seed = Some(client.seed);
         Self { client, seed, ..Self::default() }
+    }
+
+    /// For an `aes` channel: accept only a master whose key has this fingerprint
+    /// (Salt's `master_finger`, as `salt-key -F master` prints it), instead of trusting
+    /// the first key the master offers.
+    pub fn master_finger(mut self, fingerprint: impl Into<String>) -> Self {
+        self.master_finger = Some(fingerprint.into());
+        self
     }
 
     /// Sets the mode.

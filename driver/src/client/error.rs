@@ -31,6 +31,43 @@ pub enum Error {
     /// shut down. Get a new channel on a running runtime.
     #[error("the channel's driver task is gone (its runtime shut down); create a new channel")]
     DriverGone,
+    /// An `aes` channel could not authenticate, or a reply did not open.
+    #[error("aes: {0}")]
+    Salt(#[from] SaltError),
+}
+
+/// What went wrong on an `aes` channel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaltError {
+    /// The master has this minion's key but has not accepted it yet (it waits in the
+    /// master's `minions_pre/`): accept it there (`salt-key -a ID`), then retry.
+    #[error("the master has not accepted this minion's key yet (accept it with salt-key -a)")]
+    Pending,
+    /// `_auth` failed: rejected key, full master, bad signature, changed master key, ...
+    #[error("{0}")]
+    Auth(reqchan_salt::AuthError),
+    /// A reply did not open: tampered with, sealed under another key, answering another
+    /// request, or the session refused twice.
+    #[error("{0}")]
+    Reply(reqchan_salt::ReplyError),
+    /// The load cannot be sealed (an `aes` load must be a map).
+    #[error("{0}")]
+    Seal(reqchan_salt::SealError),
+    /// The minion's keys in its `pki_dir` could not be read, made or stored.
+    #[error("minion keys: {0}")]
+    Keys(reqchan_salt::pki::PkiError),
+    /// A raw payload on an `aes` channel: it would travel unencrypted. Use `request`.
+    #[error("raw payloads cannot be sent on an aes channel (they would travel unencrypted): use request")]
+    RawPayload,
+}
+
+impl SaltError {
+    /// Whether the master has not accepted (or has rejected) this minion's key: the
+    /// CLI's exit 4.
+    pub fn is_not_accepted(&self) -> bool {
+        matches!(self, Self::Pending | Self::Auth(reqchan_salt::AuthError::Rejected))
+    }
 }
 
 impl Error {

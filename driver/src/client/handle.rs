@@ -11,14 +11,17 @@ use super::registry::Liveness;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::channel::{mpsc, oneshot};
+use futures::future::BoxFuture;
 use reqchan_core::client::{Client, ClientStats, Mode, RequestError, RequestOptions, SubmitError};
-use reqchan_core::codec::{self, Crypt, DecodeLimits};
+use reqchan_core::codec::{self, Crypt, DecodeLimits, EncodeError, Value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::config::ChannelConfig;
 use super::error::{BuildError, Error};
+use super::key::ChannelKey;
+use super::minion::{self, Minion, Sleeper};
 use super::socket::ConnectSettings;
 use super::state::{ConnectionState, Shared, StateWatch};
 use super::task::{Command, Driver};
@@ -50,6 +53,8 @@ pub(crate) struct Inner {
     shared: Arc<Shared>,
     endpoint: String,
     crypt: Crypt,
+    /// An `aes` channel's keys and session.
+    minion: Option<Arc<Minion>>,
     /// The configuration it runs with, its seed drawn.
     config: ChannelConfig,
 }
@@ -64,6 +69,17 @@ impl Drop for Inner {
 impl Inner {
     pub(crate) fn config(&self) -> &ChannelConfig {
         &self.config
+    }
+
+    /// Queues `payload` as it is; the future holds the channel until it resolves.
+    pub(crate) fn submit_raw(self: &Arc<Self>, payload: Bytes, options: RequestOptions) -> ResponseFuture {
+        let token = self.shared.token();
+        let (reply, receiver) = oneshot::channel();
+        let command = Command::Submit { token, payload, options, reply };
+        if self.commands.unbounded_send(command).is_err() {
+            return ResponseFuture::failed(gone_error(&self.shared, Error::Submit(SubmitError::Closed)));
+        }
+        ResponseFuture { state: State::Waiting { receiver, keep: InFlight { token, channel: Some(Arc::clone(self)) } } }
     }
 }
 
@@ -99,13 +115,41 @@ impl<R: Runtime> Channel<R> {
 
     /// [`connect`](Self::connect), driven on `runtime`; callable from outside it.
     pub fn connect_on(runtime: &R, endpoint: &str, config: ChannelConfig) -> Result<Self, BuildError> {
-        Self::spawn(runtime, endpoint, Crypt::Clear, config)
+        Self::spawn(runtime, &ChannelKey::new("", "", endpoint), config)
     }
 
-    pub(crate) fn spawn(runtime: &R, endpoint: &str, crypt: Crypt, config: ChannelConfig) -> Result<Self, BuildError> {
-        if crypt != Crypt::Clear {
-            return Err(BuildError::UnsupportedCrypt(crypt));
-        }
+    /// A new, unshared channel for `key` (its crypt, and for `aes` its `pki_dir` and
+    /// minion id): what [`get`](Self::get) shares, without sharing it.
+    ///
+    /// On an `aes` channel each [`request`](Self::request) is sealed under the session
+    /// the master grants at `_auth`, which runs before the first request (requests made
+    /// meanwhile wait for it, within their timeout): the minion's key is read from
+    /// `pki_dir` (made there if absent, as salt-minion does), the master's key trusted
+    /// on first contact and stored as `minion_master.pub` (or checked against
+    /// [`ChannelConfig::master_finger`]). A master that no longer accepts the session
+    /// gets one new `_auth` and the request again. Errors: [`Error::Salt`].
+    pub fn connect_key(key: ChannelKey, config: ChannelConfig) -> Result<Self, BuildError> {
+        Self::spawn(&current::<R>()?, &key, config)
+    }
+
+    pub(crate) fn spawn(runtime: &R, key: &ChannelKey, config: ChannelConfig) -> Result<Self, BuildError> {
+        let (endpoint, crypt) = (key.master_uri.as_str(), key.crypt);
+        let minion = match crypt {
+            Crypt::Clear => None,
+            Crypt::Aes => {
+                let timers = runtime.clone();
+                let sleep: Sleeper = Arc::new(move |at| Box::pin(timers.sleep_until(at)));
+                let minion = Minion::new(
+                    key.pki_dir.clone(),
+                    key.id.clone(),
+                    config.master_finger.clone(),
+                    config.decode,
+                    sleep,
+                );
+                Some(Arc::new(minion))
+            }
+            other => return Err(BuildError::UnsupportedCrypt(other)),
+        };
         if super::wire::Address::parse(endpoint).is_none() {
             let reason = "not tcp://HOST:PORT or ipc://PATH".to_owned();
             return Err(BuildError::InvalidEndpoint { endpoint: endpoint.to_owned(), reason });
@@ -127,7 +171,7 @@ impl<R: Runtime> Channel<R> {
             // The runtime dropped the task at once: it is shut down.
             return Err(BuildError::RuntimeShutDown);
         }
-        let inner = Inner { commands, shared, endpoint: endpoint.to_owned(), crypt, config };
+        let inner = Inner { commands, shared, endpoint: endpoint.to_owned(), crypt, minion, config };
         Ok(Self::from_inner(Arc::new(inner)))
     }
 }
@@ -160,9 +204,18 @@ impl<R> Channel<R> {
         T: Serialize + ?Sized,
         U: DeserializeOwned,
     {
-        let inner = match codec::encode_request(self.inner.crypt, load) {
-            Ok(payload) => self.request_raw_with(payload, options.detect_refusals(true)),
-            Err(e) => ResponseFuture::failed(Error::Encode(e)),
+        let inner = match &self.inner.minion {
+            None => match codec::encode_request(self.inner.crypt, load) {
+                Ok(payload) => self.submit_raw(payload, options.detect_refusals(true)),
+                Err(e) => ResponseFuture::failed(Error::Encode(e)),
+            },
+            Some(minion) => match codec::encode_reply(load).and_then(|packed| as_value(&packed)) {
+                Ok(load) => {
+                    let request = minion::request(Arc::clone(&self.inner), Arc::clone(minion), load, options);
+                    ResponseFuture { state: State::Aes(request) }
+                }
+                Err(e) => ResponseFuture::failed(Error::Encode(e)),
+            },
         };
         ReplyFuture { inner, limits: self.inner.config.decode, _reply: PhantomData }
     }
@@ -175,17 +228,19 @@ impl<R> Channel<R> {
     }
 
     /// [`request_raw`](Self::request_raw) with per-request options.
+    ///
+    /// Refused on an `aes` channel ([`SaltError::RawPayload`](super::SaltError::RawPayload)):
+    /// the payload would travel unencrypted.
     pub fn request_raw_with(&self, payload: impl Into<Bytes>, options: RequestOptions) -> ResponseFuture {
-        let shared = &self.inner.shared;
-        let token = shared.token();
-        let (reply, receiver) = oneshot::channel();
-        let command = Command::Submit { token, payload: payload.into(), options, reply };
-        if self.inner.commands.unbounded_send(command).is_err() {
-            return ResponseFuture::failed(self.gone_error());
+        if self.inner.minion.is_some() {
+            return ResponseFuture::failed(Error::Salt(super::SaltError::RawPayload));
         }
-        ResponseFuture {
-            state: State::Waiting { receiver, keep: InFlight { token, channel: Some(Arc::clone(&self.inner)) } },
-        }
+        self.submit_raw(payload, options)
+    }
+
+    /// Queues `payload` as it is.
+    fn submit_raw(&self, payload: impl Into<Bytes>, options: RequestOptions) -> ResponseFuture {
+        self.inner.submit_raw(payload.into(), options)
     }
 
     /// Closes the channel for every handle: pending requests complete with `Closed`,
@@ -258,6 +313,11 @@ impl<R> Channel<R> {
     }
 }
 
+/// A msgpack load as a [`Value`] (what an `aes` request seals).
+fn as_value(packed: &[u8]) -> Result<Value, EncodeError> {
+    codec::decode_reply(packed).map_err(|e| EncodeError::Serialize { reason: e.to_string() })
+}
+
 /// The runtime the caller runs on.
 fn current<R: Runtime>() -> Result<R, BuildError> {
     R::current().ok_or(BuildError::NoRuntime { runtime: R::NAME })
@@ -308,7 +368,12 @@ impl Drop for InFlight {
 }
 
 enum State {
-    Waiting { receiver: oneshot::Receiver<Result<Bytes, Error>>, keep: InFlight },
+    Waiting {
+        receiver: oneshot::Receiver<Result<Bytes, Error>>,
+        keep: InFlight,
+    },
+    /// An `aes` request: authentication, sealing, and the raw request inside.
+    Aes(BoxFuture<'static, Result<Bytes, Error>>),
     Failed(Error),
     Done,
 }
@@ -329,7 +394,7 @@ impl ResponseFuture {
 impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::Waiting { .. } => "waiting",
+            State::Waiting { .. } | State::Aes(_) => "waiting",
             State::Failed(_) => "failed",
             State::Done => "done",
         };
@@ -343,6 +408,11 @@ impl Future for ResponseFuture {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let outcome = match &mut self.state {
             State::Waiting { receiver, .. } => Some(std::task::ready!(receiver.poll_unpin(cx))),
+            State::Aes(request) => {
+                let outcome = std::task::ready!(request.poll_unpin(cx));
+                self.state = State::Done;
+                return Poll::Ready(outcome);
+            }
             State::Failed(_) | State::Done => None,
         };
         Poll::Ready(match (std::mem::replace(&mut self.state, State::Done), outcome) {
@@ -358,6 +428,7 @@ impl Future for ResponseFuture {
                 }
             }
             (State::Failed(error), _) => Err(error),
+            (State::Aes(_), _) => unreachable!("an aes request returns from its own arm"),
             // Polled again after it resolved.
             (State::Done, _) => Err(Error::Request(RequestError::Closed)),
         })

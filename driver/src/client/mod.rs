@@ -65,6 +65,7 @@ mod config;
 mod error;
 mod handle;
 mod key;
+mod minion;
 pub mod registry;
 mod service;
 mod socket;
@@ -76,7 +77,7 @@ mod zmq;
 
 pub use crate::Transport;
 pub use config::ChannelConfig;
-pub use error::{BuildError, Error};
+pub use error::{BuildError, Error, SaltError};
 pub use handle::{Channel, ReplyFuture, ResponseFuture};
 pub use key::ChannelKey;
 pub use registry::{RuntimeKey, registered_channels, registry_stats};

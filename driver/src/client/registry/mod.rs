@@ -83,12 +83,10 @@ impl<R: Runtime> Channel<R> {
 
     /// [`get`](Self::get) for `runtime`; callable from outside it.
     pub fn get_on(runtime: &R, key: ChannelKey, config: ChannelConfig) -> Result<Self, BuildError> {
-        let endpoint = key.master_uri.clone();
-        let crypt = key.crypt;
         let mut created = false;
         let inner = channels().get_or_try_insert_with((runtime.key(), key.clone()), || {
             created = true;
-            Channel::<R>::spawn(runtime, &endpoint, crypt, config.clone()).map(|channel| channel.inner)
+            Channel::<R>::spawn(runtime, &key, config.clone()).map(|channel| channel.inner)
         })?;
         if !created && !inner.config().satisfies(&config) {
             return Err(BuildError::ConfigMismatch { key: Box::new(key) });
