@@ -61,6 +61,7 @@ const SEND_EXIT_CODES: &str = "Exit status:
   1  any other error (the reason on stderr)
   2  a usage error
   3  timed out after all tries, or no connection could be made (the cause on stderr)
+  4  --crypt aes: the master has not accepted this minion's key (pending, or rejected)
   5  the server refused it: bad load, server busy, or its handler failed";
 
 /// The exit statuses of `reqchan serve`, listed in its `--help`.

@@ -125,9 +125,14 @@ impl Auth {
         let outstanding = self.outstanding.take().ok_or(AuthError::NotRequested)?;
         let envelope: Value = decode_reply_with(reply, self.limits).map_err(AuthError::Decode)?;
         let load = envelope.get("load").ok_or(AuthError::Malformed("no load"))?;
-        if let Some(why) = load.get("ret").and_then(Value::as_str) {
-            // An unsigned refusal of the request itself (`bad enc algo`, `bad sig algo`).
-            return Err(AuthError::Refused(why.to_owned()));
+        // Unsigned answers (old masters; and `bad enc algo`, `bad sig algo` from any): a
+        // refusal, never a session.
+        match load.get("ret") {
+            Some(Value::Bool(false)) => return Err(AuthError::Rejected),
+            Some(Value::String(s)) if s == "full" => return Err(AuthError::Full),
+            Some(Value::String(why)) => return Err(AuthError::Refused(why.clone())),
+            Some(_) => return Err(AuthError::Malformed("an unsigned ret")),
+            None => {}
         }
         let signed = bytes_of(load).ok_or(AuthError::Malformed("load is not signed bytes"))?;
         let signature = envelope.get("sig").and_then(bytes_of);

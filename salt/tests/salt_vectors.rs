@@ -186,3 +186,11 @@ fn a_pending_reply_says_pending_and_replies_without_a_request_are_refused() {
     let _ = auth.request(&mut rng);
     assert_eq!(auth.handle_reply(&mut rng, &hex("pending_reply")).unwrap_err(), AuthError::NonceMismatch);
 }
+
+#[test]
+fn rejected_and_full_are_typed_errors() {
+    let mut auth = Auth::new("minion-1", minion()).trust(master());
+    assert_eq!(answer(&mut auth, &hex("rejected_reply")).unwrap_err(), AuthError::Rejected);
+    assert_eq!(answer(&mut auth, &hex("full_reply")).unwrap_err(), AuthError::Full);
+    assert!(AuthError::Full.is_retryable() && !AuthError::Rejected.is_retryable());
+}

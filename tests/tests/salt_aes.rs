@@ -49,6 +49,23 @@ fn unix_time() -> u64 {
     now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// `reqchan send --crypt aes` of `_master_opts`: (exit status, stdout, stderr).
+async fn cli_send(master: &SaltMaster, pki_dir: &std::path::Path, id: &str) -> (Option<i32>, String, String) {
+    let pki_dir = pki_dir.to_str().unwrap();
+    let payload = r#"{"cmd": "_master_opts", "env_only": true}"#;
+    let args = ["send", "--crypt", "aes", "--pki-dir", pki_dir, "--id", id, "--timeout", "60", "--tries", "1"];
+    let run = tokio::process::Command::new(reqchan_tests::binary::reqchan())
+        .args(args)
+        .args([master.ret_endpoint(), payload])
+        .output();
+    let out = within(LIMIT, "reqchan send --crypt aes", run).await.unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn master_opts() -> Value {
     Value::map([("cmd", "_master_opts".into()), ("env_only", true.into())])
 }
@@ -182,6 +199,14 @@ async fn an_aes_channel_makes_its_keys_authenticates_once_and_seals_every_reques
     std::fs::remove_file(wary.path().join("minion_master.pub")).unwrap();
     let refused = within(LIMIT, "pinned", channel.request::<_, Value>(&master_opts())).await;
     assert!(matches!(refused, Err(Error::Salt(SaltError::Auth(AuthError::FingerprintMismatch { .. })))), "{refused:?}");
+    // The CLI is a minion too: keys made in its own pki_dir, the answer printed as JSON.
+    let cli_pki = tempfile::tempdir().unwrap();
+    let (status, stdout, stderr) = cli_send(&master, cli_pki.path(), "reqchan-cli").await;
+    assert_eq!(status, Some(0), "stdout {stdout}\nstderr {stderr}");
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(printed.get("file_roots").is_some(), "{stdout}");
+    assert!(cli_pki.path().join("minion.pem").is_file() && cli_pki.path().join("minion_master.pub").is_file());
+
     // Raw payloads would travel in clear: refused.
     let raw = channel.request_raw(bytes::Bytes::from_static(b"\x80")).await;
     assert_eq!(raw, Err(Error::Salt(SaltError::RawPayload)));
@@ -223,6 +248,50 @@ async fn an_aes_channel_reports_a_key_the_master_has_not_accepted() {
     assert_eq!(pending, Err(Error::Salt(SaltError::Pending)), "master log:\n{}", master.log());
     assert!(pending.unwrap_err().to_string().contains("salt-key"));
 
+    // The CLI says so with its own exit status, 4.
+    let cli_pki = tempfile::tempdir().unwrap();
+    let (status, stdout, stderr) = cli_send(&master, cli_pki.path(), "reqchan-cli-pending").await;
+    assert_eq!(status, Some(4), "stdout {stdout}\nstderr {stderr}");
+    assert!(stderr.contains("salt-key"), "{stderr}");
+    // Rejected on the master (as `salt-key -r` does): exit 4 again, saying so.
+    let pre = master.pki_dir().join("minions_pre/reqchan-cli-pending");
+    std::fs::rename(&pre, master.pki_dir().join("minions_rejected/reqchan-cli-pending")).unwrap();
+    let (status, stdout, stderr) = cli_send(&master, cli_pki.path(), "reqchan-cli-pending").await;
+    assert_eq!(status, Some(4), "stdout {stdout}\nstderr {stderr}");
+    assert!(stderr.contains("rejected"), "{stderr}");
+
+    // --crypt aes without its directory and id is a usage error.
+    let usage = tokio::process::Command::new(reqchan_tests::binary::reqchan())
+        .args(["send", "--crypt", "aes", master.ret_endpoint()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+
     drop(channel);
     within(LIMIT, "master stop", master.stop()).await;
+}
+
+/// Requests made while `_auth` has no answer yet wait for it, but only within their own
+/// timeout: a server that never answers times them out, unsent.
+#[tokio::test]
+async fn requests_waiting_for_auth_still_time_out() {
+    use reqchan_tokio::server::{self, IncomingRequest, Reply, ServerOptions, SocketKind};
+    let never = |_request: IncomingRequest| futures::future::pending::<Result<Reply, std::convert::Infallible>>();
+    let silent = server::bind("tcp://127.0.0.1:0", SocketKind::Router, ServerOptions::default(), never).await.unwrap();
+    let pki = tempfile::tempdir().unwrap();
+    let key = ChannelKey::new(pki.path(), "reqchan-patient", silent.endpoint()).with_crypt(Crypt::Aes);
+    let channel = Channel::connect_key(key, ChannelConfig::pipelined(4).timeout(Duration::from_secs(30))).unwrap();
+    let quick = reqchan_tokio::RequestOptions::default().timeout(Duration::from_millis(300));
+    let outcomes = within(
+        LIMIT,
+        "waiting requests",
+        join_all((0..3).map(|_| channel.request_with::<_, Value>(&master_opts(), quick))),
+    )
+    .await;
+    for outcome in outcomes {
+        assert_eq!(outcome, Err(Error::Request(reqchan_tokio::RequestError::TimedOut { attempts: 0 })));
+    }
+    // Only the `_auth` went out: nothing was sent for the requests themselves.
+    assert_eq!(channel.stats().transmitted, 1, "{:?}", channel.stats());
 }

@@ -73,6 +73,11 @@ def main():
         pending = salt.payload.dumps({"ret": True, "nonce": nonce})
         out["pending_reply"] = hexs(salt.payload.dumps({"enc": "clear", "load": pending, "sig": master.sign(pending)}))
 
+        # Rejected, and full.
+        for name, ret in (("rejected_reply", False), ("full_reply", "full")):
+            inner = salt.payload.dumps({"ret": ret, "nonce": nonce})
+            out[name] = hexs(salt.payload.dumps({"enc": "clear", "load": inner, "sig": master.sign(inner)}))
+
         # The session cipher: a request load, and a reply with its nonce in front.
         crypticle = salt.crypt.Crypticle({}, session)
         request = {"cmd": "_master_opts", "env_only": True, "nonce": nonce, "id": "minion-1"}
