@@ -126,8 +126,8 @@ pub enum BuildError {
     /// The client configuration cannot work.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The crypt is not implemented yet (only `clear` is).
-    #[error("crypt {:?} is not supported yet: only \"clear\" channels can be created", .0.as_str())]
+    /// A crypt this version does not implement (it implements `clear` and `aes`).
+    #[error("crypt {:?} is not supported by this version", .0.as_str())]
     UnsupportedCrypt(Crypt),
     /// The runtime refused the driver task: it is shut down.
     #[error("the runtime is shut down: the channel's driver task could not start")]
