@@ -261,3 +261,26 @@ fn commands_have_their_own_bound_whatever_max_message_size_says() {
     router.handle_input(origin(), b"\x06\x00\x00\x00\x00\x00\x01\x00\x00");
     assert_eq!(router.poll_event(), Some(WireEvent::Closed(WireError::Protocol("a command larger than 16 KiB"))));
 }
+
+/// Small frames share the buffer they were read into (no copy each); from a kibibyte
+/// on, a frame gets an allocation of its own, so a message held for a while (a queued
+/// request) does not pin the buffer, and the next read can reuse it instead of
+/// allocating, and faulting in, a fresh one.
+#[test]
+fn frames_from_a_kibibyte_on_do_not_share_the_input_buffer() {
+    let (mut dealer, mut router) = pair(SocketType::Dealer, SocketType::Router);
+    pump(&mut dealer, &mut router);
+    let _ = events(&mut router);
+    let large = vec![9u8; 4096];
+    dealer.send(&[Bytes::from_static(b"small-1"), Bytes::from(large.clone()), Bytes::from_static(b"small-2")]).unwrap();
+    let stream = dealer.poll_transmit().unwrap();
+    router.handle_input(origin(), &stream);
+    let Some(WireEvent::Message(frames)) = router.poll_event() else { panic!("no message") };
+    assert_eq!(frames, [Bytes::from_static(b"small-1"), Bytes::from(large), Bytes::from_static(b"small-2")]);
+    // In the stream: a 2-byte header, "small-1", a 9-byte header, 4096 bytes, a 2-byte
+    // header, "small-2". The small frames sit where the stream put them, in one buffer;
+    // the large one does not.
+    let base = frames[0].as_ptr() as usize;
+    assert_eq!(frames[2].as_ptr() as usize, base + 7 + 9 + 4096 + 2, "small frames share the input buffer");
+    assert_ne!(frames[1].as_ptr() as usize, base + 7 + 9, "a 4 KiB frame has its own allocation");
+}
