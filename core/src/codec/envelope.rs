@@ -130,12 +130,26 @@ pub fn split_request(payload: &[u8]) -> Result<RawRequest<'_>, EnvelopeError> {
     }
     let enc = enc.ok_or(EnvelopeError::MissingEnc)?;
     let load = load.ok_or(EnvelopeError::MissingLoad)?;
-    let enc_value: Value = decode_small(enc);
-    let crypt = enc_value
-        .as_str()
-        .and_then(Crypt::from_wire)
-        .ok_or_else(|| EnvelopeError::UnsupportedEnc { found: describe(&enc_value) })?;
-    let version = match decode_small(version.ok_or(EnvelopeError::MissingVersion)?) {
+    // What every Salt request carries, recognised without decoding: fixstr "clear" or
+    // "aes", and a positive fixint version.
+    let crypt = match enc {
+        b"\xa5clear" => Crypt::Clear,
+        b"\xa3aes" => Crypt::Aes,
+        _ => {
+            let enc_value: Value = decode_small(enc);
+            enc_value
+                .as_str()
+                .and_then(Crypt::from_wire)
+                .ok_or_else(|| EnvelopeError::UnsupportedEnc { found: describe(&enc_value) })?
+        }
+    };
+    let version = version.ok_or(EnvelopeError::MissingVersion)?;
+    if let [fixint @ 0x00..=0x7f] = version
+        && u64::from(*fixint) >= PROTOCOL_VERSION
+    {
+        return Ok(RawRequest { crypt, version: u64::from(*fixint), load });
+    }
+    let version = match decode_small(version) {
         Value::UInt(v) if v >= PROTOCOL_VERSION => v,
         Value::UInt(v) => return Err(EnvelopeError::VersionTooOld { version: v as i64 }),
         Value::Int(v) => return Err(EnvelopeError::VersionTooOld { version: v }),

@@ -24,17 +24,15 @@ pub(crate) enum Split {
 /// it sent none). Bare: the socket already removed the envelope.
 pub(crate) fn split(framing: Framing, mut frames: Vec<Bytes>, max_message_size: usize) -> Split {
     let size: usize = frames.iter().map(Bytes::len).sum();
-    let (envelope, body) = match framing {
-        Framing::Bare => (Vec::new(), frames),
+    // Where the payload frames start: the envelope is everything before.
+    let body_at = match framing {
+        Framing::Bare => 0,
         Framing::Routed => {
             if frames.is_empty() {
                 return Split::Unroutable;
             }
             match frames.iter().skip(1).position(Bytes::is_empty) {
-                Some(at) => {
-                    let body = frames.split_off(at + 2);
-                    (frames, body)
-                }
+                Some(at) => at + 2,
                 None => {
                     frames.truncate(1);
                     return Split::Reject { envelope: frames, reason: RejectReason::MissingDelimiter };
@@ -42,13 +40,21 @@ pub(crate) fn split(framing: Framing, mut frames: Vec<Bytes>, max_message_size: 
             }
         }
     };
-    if size > max_message_size {
-        return Split::Reject { envelope, reason: RejectReason::TooLarge { size, limit: max_message_size } };
+    let count = frames.len() - body_at;
+    if size > max_message_size || count != 1 {
+        frames.truncate(body_at);
+        let envelope = if body_at == 0 { Vec::new() } else { frames };
+        let reason = match size > max_message_size {
+            true => RejectReason::TooLarge { size, limit: max_message_size },
+            false => RejectReason::PayloadFrames { count },
+        };
+        return Split::Reject { envelope, reason };
     }
-    match <[Bytes; 1]>::try_from(body) {
-        Ok([payload]) => Split::Ok { envelope, payload },
-        Err(body) => Split::Reject { envelope, reason: RejectReason::PayloadFrames { count: body.len() } },
-    }
+    // Exactly one payload frame, last: the envelope keeps the vector (and its room for
+    // the reply's body), no second allocation.
+    let payload = frames.pop().expect("one payload frame");
+    let envelope = if body_at == 0 { Vec::new() } else { frames };
+    Split::Ok { envelope, payload }
 }
 
 #[cfg(test)]

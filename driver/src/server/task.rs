@@ -168,10 +168,13 @@ where
     /// Handler results, as many as are ready (up to a batch), then one drain.
     fn poll_outcomes(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        // One clock reading for the batch (results ready together finished together).
+        let mut now = None;
         for _ in 0..BATCH {
             let Poll::Ready((token, result)) = self.handlers.poll_outcome(cx) else { break };
+            let now = *now.get_or_insert_with(Instant::now);
             // An error means the request was already answered (timed out).
-            let _ = self.core.handle_result(Instant::now(), token, result);
+            let _ = self.core.handle_result(now, token, result);
             progress = true;
         }
         if progress {
