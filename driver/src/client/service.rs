@@ -9,8 +9,9 @@ use tower_service::Service;
 use super::error::Error;
 use super::handle::{Channel, ReplyFuture};
 
-/// Salt requests: the [`Value`] is sent as the load of a clear envelope, the reply is
-/// decoded as a [`Value`] (a refusal is [`RequestError::Rejected`](reqchan_core::client::RequestError::Rejected)).
+/// Salt requests: the [`Value`] is sent as the load of the channel's envelope (clear, or
+/// sealed on an `aes` channel), the reply is decoded as a [`Value`] (a refusal is
+/// [`RequestError::Rejected`](reqchan_core::client::RequestError::Rejected)).
 ///
 /// A request in flight keeps the channel alive, so `oneshot` on a temporary channel
 /// (as tower's `ServiceBuilder` does) works. `poll_ready` is ready while the channel is
