@@ -123,13 +123,20 @@ impl Session {
 
     /// The answer in an `aes` reply to the request sealed with `nonce`.
     pub fn open(&self, reply: &[u8], nonce: &Nonce) -> Result<Value, ReplyError> {
-        let answer = self.open_bytes(reply, nonce)?;
-        decode_reply_with(&answer, self.limits).map_err(ReplyError::Decode)
+        decode_reply_with(&self.unseal(reply, nonce)?, self.limits).map_err(ReplyError::Decode)
     }
 
     /// [`open`](Self::open), leaving the answer as its msgpack bytes (checked to be one
     /// well-formed value within the limits), to decode as the caller's own type.
     pub fn open_bytes(&self, reply: &[u8], nonce: &Nonce) -> Result<Bytes, ReplyError> {
+        let answer = self.unseal(reply, nonce)?;
+        decode_reply_with::<serde::de::IgnoredAny>(&answer, self.limits).map_err(ReplyError::Decode)?;
+        Ok(answer)
+    }
+
+    /// The msgpack bytes of the answer, not yet checked: `bad load` recognised, then the
+    /// MAC, the `pickle::` marker and the request's nonce.
+    fn unseal(&self, reply: &[u8], nonce: &Nonce) -> Result<Bytes, ReplyError> {
         let sealed = match decode_reply_with::<Value>(reply, self.limits).map_err(ReplyError::Decode)? {
             Value::String(s) if s == BAD_LOAD => return Err(ReplyError::SessionRefused),
             Value::Map(m) if m.iter().any(|(k, v)| k.as_str() == Some("msg") && v.as_str() == Some(BAD_LOAD)) => {
@@ -139,19 +146,12 @@ impl Session {
             Value::String(s) => s.into_bytes(),
             _ => return Err(ReplyError::NotSealed),
         };
-        let plaintext = self.cipher.decrypt(&sealed).map_err(ReplyError::Cipher)?;
+        let plaintext = Bytes::from(self.cipher.decrypt(&sealed).map_err(ReplyError::Cipher)?);
         let rest = plaintext.strip_prefix(PICKLE_PAD).ok_or(ReplyError::NoMarker)?;
-        let (theirs, packed) = rest.split_at_checked(32).ok_or(ReplyError::NonceMismatch)?;
+        let (theirs, _) = rest.split_at_checked(32).ok_or(ReplyError::NonceMismatch)?;
         if theirs != nonce.as_bytes() {
             return Err(ReplyError::NonceMismatch);
         }
-        check_whole(packed, self.limits).map_err(ReplyError::Decode)?;
-        Ok(Bytes::copy_from_slice(packed))
+        Ok(plaintext.slice(PICKLE_PAD.len() + 32..))
     }
-}
-
-/// Whether `bytes` are one well-formed msgpack value within `limits` (what
-/// `decode_reply_with` checks before decoding anything).
-fn check_whole(bytes: &[u8], limits: DecodeLimits) -> Result<(), reqchan_core::codec::DecodeError> {
-    decode_reply_with::<serde::de::IgnoredAny>(bytes, limits).map(|_| ())
 }
