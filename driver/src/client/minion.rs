@@ -10,13 +10,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::future::{self, BoxFuture, Either};
 use futures::lock::Mutex;
 use rand_core::OsRng;
-use reqchan_core::client::{RequestError, RequestOptions};
+use reqchan_core::client::{MAX_DURATION, RequestError, RequestOptions};
 use reqchan_core::codec::{self, Crypt, DecodeLimits, Value};
 use reqchan_salt::{Auth, AuthOutcome, ReplyError, Session, pki};
 
@@ -122,7 +122,7 @@ pub(crate) fn request(
     options: RequestOptions,
 ) -> BoxFuture<'static, Result<Bytes, Error>> {
     let timeout = options.timeout.unwrap_or(channel.config().client_config().defaults.timeout);
-    let deadline = Instant::now() + timeout.min(Duration::from_secs(365 * 24 * 3600));
+    let deadline = Instant::now() + timeout.min(MAX_DURATION);
     let options = options.detect_refusals(false);
     Box::pin(async move {
         let session = minion.within(deadline, minion.session(&channel, None)).await?;
