@@ -292,6 +292,10 @@ async fn requests_waiting_for_auth_still_time_out() {
     for outcome in outcomes {
         assert_eq!(outcome, Err(Error::Request(reqchan_tokio::RequestError::TimedOut { attempts: 0 })));
     }
+    // Options a clear request would refuse are refused at once, not after a wait.
+    let invalid = reqchan_tokio::RequestOptions::default().timeout(Duration::ZERO);
+    let refused = within(LIMIT, "invalid options", channel.request_with::<_, Value>(&master_opts(), invalid)).await;
+    assert!(matches!(refused, Err(Error::Submit(reqchan_tokio::SubmitError::InvalidOptions(_)))), "{refused:?}");
     // Only the `_auth` went out: nothing was sent for the requests themselves.
     assert_eq!(channel.stats().transmitted, 1, "{:?}", channel.stats());
 }

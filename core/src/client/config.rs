@@ -178,6 +178,12 @@ impl RequestOptions {
         self
     }
 
+    /// Why these options would be refused at submit with `defaults` (the checks
+    /// `Client::submit` makes), for a driver that must know before it submits.
+    pub fn check(&self, defaults: &RequestDefaults) -> Result<(), InvalidOptions> {
+        self.resolve(defaults).map(|_| ())
+    }
+
     /// These options with the client's defaults filled in, or why they are unusable.
     pub(crate) fn resolve(&self, defaults: &RequestDefaults) -> Result<ResolvedOptions, InvalidOptions> {
         let resolved = ResolvedOptions {

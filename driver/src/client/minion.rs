@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures::future::{self, BoxFuture, Either};
 use futures::lock::Mutex;
 use rand_core::OsRng;
-use reqchan_core::client::{MAX_DURATION, RequestError, RequestOptions};
+use reqchan_core::client::{RequestError, RequestOptions, SubmitError};
 use reqchan_core::codec::{self, Crypt, DecodeLimits, Value};
 use reqchan_salt::{Auth, AuthOutcome, ReplyError, Session, pki};
 
@@ -121,8 +121,12 @@ pub(crate) fn request(
     load: Value,
     options: RequestOptions,
 ) -> BoxFuture<'static, Result<Bytes, Error>> {
-    let timeout = options.timeout.unwrap_or(channel.config().client_config().defaults.timeout);
-    let deadline = Instant::now() + timeout.min(MAX_DURATION);
+    let defaults = &channel.config().client_config().defaults;
+    // Refused as a clear request would be, not after waiting for a session.
+    if let Err(e) = options.check(defaults) {
+        return Box::pin(future::ready(Err(SubmitError::InvalidOptions(e).into())));
+    }
+    let deadline = Instant::now() + options.timeout.unwrap_or(defaults.timeout);
     let options = options.detect_refusals(false);
     Box::pin(async move {
         let session = minion.within(deadline, minion.session(&channel, None)).await?;
