@@ -10,21 +10,24 @@ use std::sync::OnceLock;
 
 use reqchan_core::codec::{DecodeLimits, Value, decode_reply, decode_reply_with, encode_reply};
 use reqchan_salt::{Auth, AuthOutcome, Crypticle, MinionKey, Nonce, ReplyError, Session};
+use reqchan_sim::SimRng;
 
-/// Deterministic bytes for the fuzzer (runs must replay): a counter through a mixer.
-/// Not a cryptographic generator, though it claims to be: fuzzing needs no secrecy.
-struct FuzzRng(u64);
+/// The sim's seeded generator as a `CryptoRngCore`, so runs replay. Not a
+/// cryptographic generator, though it claims to be: fuzzing needs no secrecy.
+struct FuzzRng(SimRng);
+
+impl FuzzRng {
+    fn new(seed: u64) -> Self {
+        Self(SimRng::new(seed))
+    }
+}
 
 impl rand_core::RngCore for FuzzRng {
     fn next_u32(&mut self) -> u32 {
         self.next_u64() as u32
     }
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         for chunk in dest.chunks_mut(8) {
@@ -55,7 +58,7 @@ fn limits() -> DecodeLimits {
 fn session() -> &'static (Session, Nonce) {
     static SESSION: OnceLock<(Session, Nonce)> = OnceLock::new();
     SESSION.get_or_init(|| {
-        let mut rng = FuzzRng(0);
+        let mut rng = FuzzRng::new(0);
         let key = Crypticle::from_key_string(SESSION_KEY.as_bytes()).expect("the key");
         let session = Session::resume("fuzz", key, minion(), &mut rng).with_limits(limits());
         (session, Nonce::random(&mut rng))
@@ -65,7 +68,7 @@ fn session() -> &'static (Session, Nonce) {
 /// Runs one input; panics on a violation.
 pub fn run(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let mut rng = FuzzRng(u64::from(mode));
+    let mut rng = FuzzRng::new(u64::from(mode));
     let key = Crypticle::from_key_string(SESSION_KEY.as_bytes()).expect("the key");
     let limits = limits();
     let (session, nonce) = session();
@@ -115,6 +118,6 @@ pub fn request_nonce() -> &'static str {
 pub fn opens(data: &[u8]) -> bool {
     let Some((&mode, rest)) = data.split_first() else { return false };
     let key = Crypticle::from_key_string(SESSION_KEY.as_bytes()).expect("the key");
-    let sealed = encode_reply(&Value::Binary(key.encrypt(&mut FuzzRng(0), rest))).expect("bytes encode");
+    let sealed = encode_reply(&Value::Binary(key.encrypt(&mut FuzzRng::new(0), rest))).expect("bytes encode");
     mode % 3 == 1 && session().0.open(&sealed, &session().1).is_ok()
 }
