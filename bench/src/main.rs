@@ -134,25 +134,20 @@ mod zmqrs {
     pub(super) fn server(kind: &str, endpoint: &str) {
         runtime().block_on(async {
             match kind {
-                "rep" => {
-                    let mut socket = RepSocket::new();
-                    announce(&socket.bind(endpoint).await.expect("bind").to_string());
-                    loop {
-                        let message = socket.recv().await.expect("recv");
-                        socket.send(message).await.expect("send");
-                    }
-                }
-                "router" => {
-                    let mut socket = RouterSocket::new();
-                    announce(&socket.bind(endpoint).await.expect("bind").to_string());
-                    loop {
-                        let message = socket.recv().await.expect("recv");
-                        socket.send(message).await.expect("send");
-                    }
-                }
+                "rep" => echo(RepSocket::new(), endpoint).await,
+                "router" => echo(RouterSocket::new(), endpoint).await,
                 _ => usage(),
             }
         })
+    }
+
+    /// Binds `socket` and sends every message back as it came.
+    async fn echo(mut socket: impl Socket + SocketRecv + SocketSend, endpoint: &str) {
+        announce(&socket.bind(endpoint).await.expect("bind").to_string());
+        loop {
+            let message = socket.recv().await.expect("recv");
+            socket.send(message).await.expect("send");
+        }
     }
 
     pub(super) fn client(kind: &str, endpoint: &str, requests: usize, in_flight: usize, size: usize) -> Run {
