@@ -262,25 +262,31 @@ fn commands_have_their_own_bound_whatever_max_message_size_says() {
     assert_eq!(router.poll_event(), Some(WireEvent::Closed(WireError::Protocol("a command larger than 16 KiB"))));
 }
 
-/// Small frames share the buffer they were read into (no copy each); from a kibibyte
-/// on, a frame gets an allocation of its own, so a message held for a while (a queued
-/// request) does not pin the buffer, and the next read can reuse it instead of
-/// allocating, and faulting in, a fresh one.
+/// Each message that arrives whole gets one allocation of its own holding all its
+/// frames: one allocation per message whatever its frame count, and a message held for
+/// a while (a queued request) pins only itself, neither the read it came in nor the
+/// messages beside it.
 #[test]
-fn frames_from_a_kibibyte_on_do_not_share_the_input_buffer() {
+fn a_message_shares_one_allocation_with_nothing_but_itself() {
     let (mut dealer, mut router) = pair(SocketType::Dealer, SocketType::Router);
     pump(&mut dealer, &mut router);
     let _ = events(&mut router);
-    let large = vec![9u8; 4096];
-    dealer.send(&[Bytes::from_static(b"small-1"), Bytes::from(large.clone()), Bytes::from_static(b"small-2")]).unwrap();
+    let large = Bytes::from(vec![9u8; 4096]);
+    dealer.send(&[Bytes::from_static(b"small-1"), large.clone(), Bytes::from_static(b"small-2")]).unwrap();
+    dealer.send(&[Bytes::from_static(b"next")]).unwrap();
     let stream = dealer.poll_transmit().unwrap();
     router.handle_input(origin(), &stream);
-    let Some(WireEvent::Message(frames)) = router.poll_event() else { panic!("no message") };
-    assert_eq!(frames, [Bytes::from_static(b"small-1"), Bytes::from(large), Bytes::from_static(b"small-2")]);
+    let Some(WireEvent::Message(first)) = router.poll_event() else { panic!("no message") };
+    let Some(WireEvent::Message(second)) = router.poll_event() else { panic!("no second message") };
+    assert_eq!(first, [Bytes::from_static(b"small-1"), large, Bytes::from_static(b"small-2")]);
+    assert_eq!(second, [Bytes::from_static(b"next")]);
     // In the stream: a 2-byte header, "small-1", a 9-byte header, 4096 bytes, a 2-byte
-    // header, "small-2". The small frames sit where the stream put them, in one buffer;
-    // the large one does not.
-    let base = frames[0].as_ptr() as usize;
-    assert_eq!(frames[2].as_ptr() as usize, base + 7 + 9 + 4096 + 2, "small frames share the input buffer");
-    assert_ne!(frames[1].as_ptr() as usize, base + 7 + 9, "a 4 KiB frame has its own allocation");
+    // header, "small-2", then the next message's 2-byte header and "next". The first
+    // message's frames sit as the stream put them, in one buffer; the next message
+    // does not follow them there.
+    let base = first[0].as_ptr() as usize;
+    assert_eq!(first[1].as_ptr() as usize, base + 7 + 9, "frames of a message share its copy");
+    assert_eq!(first[2].as_ptr() as usize, base + 7 + 9 + 4096 + 2, "frames of a message share its copy");
+    assert_ne!(second[0].as_ptr() as usize, base + 7 + 9 + 4096 + 2 + 7 + 2, "the next message has its own copy");
+    assert_eq!(router.buffered_input(), 0, "whole frames never pass through the input buffer");
 }

@@ -14,3 +14,12 @@ pub enum Transport {
     /// feature; without it, connecting or binding fails with a clear error.
     ZeroMq,
 }
+
+/// Bytes asked for per `read` of a wire stream (the client's, and the one buffer a
+/// server shares among its connections). Pipelined traffic arrives in bursts of many
+/// messages; reading a burst in one call instead of several made both ends cheaper:
+/// with 64 requests of 4 KiB in flight, both processes on one vCPU, 64 KiB reads
+/// cost about 2.2 µs of CPU per request on each side (more than half of it in the
+/// kernel), 256 KiB reads about 1.6 µs. The buffer is zeroed lazily (its pages are
+/// touched only as far as reads fill them).
+pub(crate) const READ_CHUNK: usize = 256 << 10;

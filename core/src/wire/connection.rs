@@ -13,15 +13,9 @@ use super::greeting;
 use super::socket_type::SocketType;
 use crate::time::Monotonic;
 
-/// Frames at least this large are copied out of the input buffer instead of sharing it.
-///
-/// A frame that shares the input buffer keeps the whole buffer alive for as long as its
-/// message lives (a queued request, a reply not yet read), so the next read needs a new
-/// buffer. For small frames that is cheaper than a copy and an allocation each; from
-/// about a kibibyte on, the churn of whole buffers (each read's worth, fresh pages
-/// faulted in every time) costs more than copying the frame: measured with 4 KiB
-/// pipelined requests, `reqchan serve` spent about a fifth less CPU per request.
-const COPY_OUT: usize = 1 << 10;
+/// A frame at least this large, completed in the input buffer (it arrived over several
+/// reads), takes that buffer with it instead of being copied out of it.
+const TAKE_BUFFER: usize = 1 << 10;
 
 /// How a [`Connection`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,8 +124,9 @@ enum State {
 pub struct Connection {
     config: WireConfig,
     state: State,
-    /// Bytes received and not yet parsed: at most one greeting, or one frame header and
-    /// the part of its body that has arrived.
+    /// Bytes received and not yet parsed: at most part of the greeting, or one frame
+    /// header and the part of its body that has arrived. Whole frames are parsed
+    /// straight from what `handle_input` is given and never pass through here.
     input: BytesMut,
     /// Bytes to send, many messages in one buffer.
     output: BytesMut,
@@ -193,8 +188,7 @@ impl Connection {
         // Any traffic counts as liveness.
         self.pong_deadline = None;
         self.ttl_deadline = self.peer_ttl.map(|ttl| now + ttl);
-        self.input.extend_from_slice(bytes);
-        if let Err(error) = self.parse(now) {
+        if let Err(error) = self.parse(now, bytes) {
             self.fail(error);
         }
     }
@@ -321,43 +315,96 @@ impl Connection {
 
     // ----- internals -----
 
-    fn parse(&mut self, now: Instant) -> Result<(), WireError> {
+    /// Parses `bytes`: the greeting, then the frame the last read left incomplete, then
+    /// every frame that arrived whole; keeps the incomplete rest (one frame at most).
+    fn parse(&mut self, now: Instant, mut bytes: &[u8]) -> Result<(), WireError> {
         if self.state == State::Greeting {
-            if self.input.len() < greeting::LEN {
-                return Ok(());
-            }
-            let raw: [u8; greeting::LEN] = self.input[..greeting::LEN].try_into().expect("64 octets");
-            self.input.advance(greeting::LEN);
+            let take = (greeting::LEN - self.input.len()).min(bytes.len());
+            self.input.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            let Ok(raw) = <[u8; greeting::LEN]>::try_from(&self.input[..]) else { return Ok(()) };
+            self.input.clear();
             self.peer_minor = greeting::parse(&raw)?.minor;
             self.state = State::Handshake;
         }
-        while self.state != State::Closed {
-            // A frame may not carry more than what is left of the message's allowance.
-            let room = self.config.max_message_size - self.part_bytes;
-            let Some(header) = frame::header(&self.input, room).map_err(|e| self.frame_error(e))? else {
-                return Ok(());
-            };
-            if self.input.len() < header.len + header.size {
-                return Ok(());
-            }
-            self.input.advance(header.len);
-            let body = if header.size >= COPY_OUT {
-                // A large frame gets an allocation of its own size: shared with the
-                // input buffer, it would keep the whole buffer alive for as long as the
-                // message lives (a queued request pinning twice its size).
-                let body = Bytes::copy_from_slice(&self.input[..header.size]);
-                self.input.advance(header.size);
-                body
-            } else {
-                self.input.split_to(header.size).freeze()
-            };
-            if header.command {
-                self.command(now, &body)?;
-            } else {
-                self.message_frame(body, header.more)?;
-            }
+        if !self.input.is_empty() {
+            bytes = self.complete_buffered(now, bytes)?;
+        }
+        let parsed = self.parse_whole_frames(now, bytes)?;
+        if self.state != State::Closed {
+            self.input.extend_from_slice(&bytes[parsed..]);
         }
         Ok(())
+    }
+
+    /// Completes the frame in `input` from the front of `bytes`, taking no more than it
+    /// needs; returns the bytes left (none if the frame is still incomplete).
+    fn complete_buffered<'a>(&mut self, now: Instant, mut bytes: &'a [u8]) -> Result<&'a [u8], WireError> {
+        loop {
+            let room = self.config.max_message_size - self.part_bytes;
+            let missing = match frame::header(&self.input, room).map_err(|e| self.frame_error(e))? {
+                Some(header) if self.input.len() - header.len == header.size => {
+                    self.input.advance(header.len);
+                    let body = if header.size >= TAKE_BUFFER {
+                        // The buffer holds this frame alone: it leaves with it, no copy.
+                        std::mem::take(&mut self.input).freeze()
+                    } else {
+                        let body = Bytes::copy_from_slice(&self.input);
+                        self.input.clear();
+                        body
+                    };
+                    self.frame(now, header, body)?;
+                    return Ok(bytes);
+                }
+                Some(header) => header.size - (self.input.len() - header.len),
+                None => frame::header_len(self.input[0]) - self.input.len(),
+            };
+            if bytes.is_empty() {
+                return Ok(bytes);
+            }
+            let take = missing.min(bytes.len());
+            self.input.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+    }
+
+    /// Parses the frames that arrived whole at the front of `bytes` (the input buffer
+    /// being empty); returns how many bytes they took. Each message's frames are copied
+    /// into one allocation of its own: one allocation per message, and a message held
+    /// for a while (a queued request) pins nothing but itself.
+    fn parse_whole_frames(&mut self, now: Instant, bytes: &[u8]) -> Result<usize, WireError> {
+        let mut at = 0;
+        // The copy of the message being parsed, and where it starts in `bytes`.
+        let mut copy: Option<(Bytes, usize)> = None;
+        while self.state != State::Closed {
+            let room = self.config.max_message_size - self.part_bytes;
+            let Some(header) = frame::header(&bytes[at..], room).map_err(|e| self.frame_error(e))? else {
+                break;
+            };
+            let start = at + header.len;
+            if bytes.len() - start < header.size {
+                break;
+            }
+            let end = start + header.size;
+            let body = if header.command {
+                Bytes::copy_from_slice(&bytes[start..end])
+            } else {
+                let (message, base) = match copy.take() {
+                    Some((message, base)) if end <= base + message.len() => (message, base),
+                    _ => (Bytes::copy_from_slice(&bytes[at..frame::message_end(bytes, at)]), at),
+                };
+                let body = message.slice(start - base..end - base);
+                copy = Some((message, base));
+                body
+            };
+            self.frame(now, header, body)?;
+            at = end;
+        }
+        Ok(at)
+    }
+
+    fn frame(&mut self, now: Instant, header: frame::Header, body: Bytes) -> Result<(), WireError> {
+        if header.command { self.command(now, &body) } else { self.message_frame(body, header.more) }
     }
 
     /// A frame too large for what is left of the message is a message too large.

@@ -54,6 +54,30 @@ pub(crate) fn header(input: &[u8], limit: usize) -> Result<Option<Header>, WireE
     Ok(Some(Header { len, size, more, command }))
 }
 
+/// The length of a header that starts with `flags`: 2 (short) or 9 (long).
+pub(crate) fn header_len(flags: u8) -> usize {
+    if flags & LONG != 0 { 9 } else { 2 }
+}
+
+/// Where the message whose frame starts at `at` ends within `input`: after its last
+/// frame, or after the last of its frames that is complete in `input`.
+pub(crate) fn message_end(input: &[u8], mut at: usize) -> usize {
+    loop {
+        let rest = &input[at..];
+        // Any frame declaring more than `rest` holds is incomplete here: the limits are
+        // checked when it is parsed.
+        match header(rest, rest.len()) {
+            Ok(Some(frame)) if !frame.command && frame.len + frame.size <= rest.len() => {
+                at += frame.len + frame.size;
+                if !frame.more {
+                    return at;
+                }
+            }
+            _ => return at,
+        }
+    }
+}
+
 /// Appends one frame to `out`.
 pub(crate) fn encode(out: &mut BytesMut, body: &[u8], more: bool, command: bool) {
     let mut flags = if more { MORE } else { 0 } | if command { COMMAND } else { 0 };

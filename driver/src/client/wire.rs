@@ -24,6 +24,7 @@ use reqchan_core::wire::{Connection, SocketType, WireConfig, WireError, WireEven
 use super::socket::connect_error_kind;
 use crate::Runtime;
 use crate::timer::{DeadlineTimer, Fired};
+use crate::transport::READ_CHUNK;
 
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +68,6 @@ pub(crate) struct WireConn<R: Runtime> {
     /// Set once the stream failed or the peer ended the connection.
     lost: Option<String>,
 }
-
-const READ_CHUNK: usize = 64 << 10;
 
 /// Opens the stream and completes the handshake within `timeout`.
 pub(crate) fn connect<R: Runtime>(

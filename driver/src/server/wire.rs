@@ -35,14 +35,13 @@ use super::{DriverEvent, DriverStats};
 use crate::Runtime;
 use crate::client::wire::Address;
 use crate::timer::{DeadlineTimer, Fired};
+use crate::transport::READ_CHUNK;
 
 /// Peer violations reported per second; more are counted, not reported one by one.
 pub const LOGS_PER_SECOND: u32 = 10;
 
-/// Bytes read per `read` call, into one buffer shared by every connection.
-const READ_CHUNK: usize = 64 << 10;
-/// Reads from one connection per poll before others get their turn.
-const READS_PER_TURN: usize = 8;
+/// Reads from one connection per poll before others get their turn (at most 512 KiB).
+const READS_PER_TURN: usize = 2;
 /// Connections accepted per poll before other work gets its turn.
 const ACCEPTS_PER_TURN: usize = 64;
 const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
