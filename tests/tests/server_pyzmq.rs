@@ -307,3 +307,51 @@ async fn with_heartbeats_our_server_drops_a_client_that_stopped_answering() {
     assert_eq!(lines, vec!["ok 0 5".to_owned()]);
     stop(server).await;
 }
+
+/// A handler that runs past `request_timeout` is answered for with the exception
+/// refusal and aborted: its future is dropped then and there (not left running), and
+/// the server goes on answering the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_past_its_request_timeout_is_dropped_and_the_others_are_answered() {
+    use reqchan_tokio::{Channel, ChannelConfig, Error, Refusal, RequestError};
+    use std::sync::{Arc, Mutex};
+
+    /// Says when the slow handler's future is dropped.
+    struct OnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(dropped) = self.0.take() {
+                let _ = dropped.send(());
+            }
+        }
+    }
+    let (dropped_tx, dropped) = tokio::sync::oneshot::channel();
+    let slot = Arc::new(Mutex::new(Some(dropped_tx)));
+    let options = ServerOptions::new(ServerConfig::default().request_timeout(Duration::from_millis(300)));
+    let handler = move |request: IncomingRequest| {
+        let slot = Arc::clone(&slot);
+        async move {
+            if request.load_value() == Ok(Value::from("slow")) {
+                let _guard = OnDrop(slot.lock().unwrap().take());
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, String>(Reply::msgpack(request.load_bytes()))
+        }
+    };
+    let server = within(LIMIT, "bind", server::bind(LOCAL, SocketKind::Router, options, handler)).await.unwrap();
+    let channel = Channel::connect(server.endpoint(), ChannelConfig::pipelined(4)).unwrap();
+    let slow = channel.request::<_, Value>(&Value::from("slow"));
+    let fast = within(LIMIT, "fast", channel.request::<_, Value>(&Value::from("fast"))).await.unwrap();
+    assert_eq!(fast, Value::from("fast"), "answered while the slow handler runs");
+
+    let refused = within(LIMIT, "slow", slow).await.unwrap_err();
+    assert_eq!(refused, Error::Request(RequestError::Rejected { reason: Refusal::HandlerException }));
+    within(LIMIT, "the slow handler's future dropped", dropped).await.expect("dropped, not leaked");
+    let stats = within(LIMIT, "counted", server.wait_for_stats(|s| s.driver.handlers_aborted == 1)).await;
+    assert_eq!((stats.core.timed_out_running, stats.driver.handlers_aborted), (1, 1), "{stats:?}");
+
+    let after = within(LIMIT, "after", channel.request::<_, Value>(&Value::from("after"))).await.unwrap();
+    assert_eq!(after, Value::from("after"));
+    let report = stop(server).await;
+    assert_eq!(report.stats.driver.handlers_aborted, 1, "nothing else aborted at shutdown");
+}

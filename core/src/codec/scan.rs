@@ -4,8 +4,8 @@
 //! explicit stack: it finds where the first value ends (so trailing bytes can be
 //! refused), bounds the nesting depth (so decoding can never overflow the stack), and
 //! proves that every declared length is backed by bytes that exist (so no decoder
-//! allocates for a length the input cannot hold). It allocates at most one small stack
-//! of `MAX_DEPTH` counters.
+//! allocates for a length the input cannot hold). It allocates nothing: its stack of
+//! `MAX_DEPTH` counters lives on the call stack.
 
 use super::error::MsgpackError;
 
@@ -28,8 +28,9 @@ pub(crate) fn value_end_within(bytes: &[u8], start: usize, max_elements: u64) ->
     let mut elements: u64 = 0;
     // Items still to read in the innermost open container (the top level is one item).
     let mut pending: u64 = 1;
-    // `pending` of each enclosing container, innermost last.
-    let mut stack: Vec<u64> = Vec::new();
+    // `pending` of each enclosing container, innermost last: `stack[..depth]`.
+    let mut stack = [0u64; MAX_DEPTH];
+    let mut depth = 0;
     loop {
         let head = header(bytes, pos)?;
         elements += 1;
@@ -42,7 +43,7 @@ pub(crate) fn value_end_within(bytes: &[u8], start: usize, max_elements: u64) ->
             .filter(|&end| end <= bytes.len())
             .ok_or(MsgpackError::Truncated { offset: pos })?;
         pending -= 1;
-        if head.container && stack.len() >= MAX_DEPTH {
+        if head.container && depth >= MAX_DEPTH {
             return Err(MsgpackError::TooDeep { limit: MAX_DEPTH });
         }
         if head.children > 0 {
@@ -51,14 +52,17 @@ pub(crate) fn value_end_within(bytes: &[u8], start: usize, max_elements: u64) ->
             if head.children > (bytes.len() - pos) as u64 {
                 return Err(MsgpackError::Truncated { offset: pos });
             }
-            stack.push(pending);
+            // Only containers have children, and a container at `MAX_DEPTH` was refused.
+            stack[depth] = pending;
+            depth += 1;
             pending = head.children;
         }
         while pending == 0 {
-            match stack.pop() {
-                Some(outer) => pending = outer,
-                None => return Ok(pos),
+            if depth == 0 {
+                return Ok(pos);
             }
+            depth -= 1;
+            pending = stack[depth];
         }
     }
 }

@@ -3,17 +3,17 @@
 //! panics are caught, and a handler that outlives its request can be aborted.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use futures::future::{AbortHandle, Abortable, Aborted};
+use futures::future::CatchUnwind;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
+use pin_project_lite::pin_project;
 use reqchan_core::codec::{self, EncodeError, Value};
 use reqchan_core::server::{HandlerFailure, IncomingRequest, RequestToken};
 
@@ -68,21 +68,56 @@ where
 
 pub(crate) type Outcome = (RequestToken, Result<Bytes, HandlerFailure>);
 
-/// One running handler: its result, error or panic as an [`Outcome`].
-type Run = Pin<Box<dyn Future<Output = Result<Outcome, Aborted>> + Send>>;
+pin_project! {
+    /// One running handler, held in place in the set (no box of its own), abortable
+    /// where it stands: its future is dropped and its slot finishes as `None`.
+    struct Run<F> {
+        token: RequestToken,
+        #[pin]
+        future: Option<CatchUnwind<AssertUnwindSafe<F>>>,
+        // The waker of its last poll, to have the set drop it once aborted.
+        waker: Option<Waker>,
+    }
+}
+
+impl<F, E> Future for Run<F>
+where
+    F: Future<Output = Result<Reply, E>>,
+    E: Display,
+{
+    /// The outcome, or `None` once aborted.
+    type Output = Option<Outcome>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        let this = self.project();
+        let Some(future) = this.future.as_pin_mut() else { return Poll::Ready(None) };
+        let Poll::Ready(result) = future.poll(cx) else {
+            if !this.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                *this.waker = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        };
+        let outcome = match result {
+            Ok(Ok(reply)) => Ok(reply.into_bytes()),
+            Ok(Err(e)) => Err(HandlerFailure::Error(e.to_string())),
+            Err(panic) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
+        };
+        Poll::Ready(Some((*this.token, outcome)))
+    }
+}
 
 /// The running handlers, by request.
-pub(crate) struct Handlers<H> {
+pub(crate) struct Handlers<H: Handler> {
     handler: H,
-    runs: FuturesUnordered<Run>,
+    /// Each run's future lives in the set's own node: one allocation per request.
+    runs: FuturesUnordered<Run<H::Future>>,
     /// A handler that panicked before it had a future: reported at the next poll.
     failed: Vec<Outcome>,
-    running: HashMap<RequestToken, AbortHandle>,
 }
 
 impl<H: Handler> Handlers<H> {
     pub(crate) fn new(handler: H) -> Self {
-        Self { handler, runs: FuturesUnordered::new(), failed: Vec::new(), running: HashMap::new() }
+        Self { handler, runs: FuturesUnordered::new(), failed: Vec::new() }
     }
 
     /// Starts the handler for `request`. Its result, error or panic comes out of
@@ -90,24 +125,13 @@ impl<H: Handler> Handlers<H> {
     pub(crate) fn start(&mut self, request: IncomingRequest) {
         let token = request.token;
         // Calling the handler can panic before any future exists.
-        let future = match std::panic::catch_unwind(AssertUnwindSafe(|| self.handler.call(request))) {
-            Ok(future) => future,
-            Err(panic) => {
-                self.failed.push((token, Err(HandlerFailure::Panicked(panic_message(&*panic)))));
-                return;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.handler.call(request))) {
+            Ok(future) => {
+                let future = Some(AssertUnwindSafe(future).catch_unwind());
+                self.runs.push(Run { token, future, waker: None });
             }
-        };
-        let (abort, registration) = AbortHandle::new_pair();
-        self.running.insert(token, abort);
-        let run = async move {
-            let outcome = match AssertUnwindSafe(future).catch_unwind().await {
-                Ok(Ok(reply)) => Ok(reply.into_bytes()),
-                Ok(Err(e)) => Err(HandlerFailure::Error(e.to_string())),
-                Err(panic) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
-            };
-            (token, outcome)
-        };
-        self.runs.push(Box::pin(Abortable::new(run, registration)));
+            Err(panic) => self.failed.push((token, Err(HandlerFailure::Panicked(panic_message(&*panic))))),
+        }
     }
 
     /// Progress on the running handlers; the next one finished, if any. (An aborted
@@ -118,36 +142,39 @@ impl<H: Handler> Handlers<H> {
         }
         loop {
             match self.runs.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok((token, result)))) => {
-                    self.running.remove(&token);
-                    return Poll::Ready((token, result));
-                }
-                Poll::Ready(Some(Err(Aborted))) => continue,
+                Poll::Ready(Some(Some(outcome))) => return Poll::Ready(outcome),
+                Poll::Ready(Some(None)) => continue,
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
             }
         }
     }
 
     /// Aborts the handler for `token` if it still runs (its request was answered
-    /// without it). Returns whether one was aborted.
+    /// without it): its future is dropped now. Returns whether one was aborted.
+    /// Looks through the running handlers (at most the server's `max_concurrent`);
+    /// aborts are rare.
     pub(crate) fn abort(&mut self, token: RequestToken) -> bool {
-        match self.running.remove(&token) {
-            Some(handle) => {
-                handle.abort();
-                true
+        for run in Pin::new(&mut self.runs).iter_pin_mut() {
+            if run.token != token || run.future.is_none() {
+                continue;
             }
-            None => false,
+            let mut run = run.project();
+            run.future.set(None);
+            // Polled once more, it finishes as `None` and leaves the set. (Never
+            // polled yet, it will be: a pushed future is polled at least once.)
+            if let Some(waker) = run.waker.take() {
+                waker.wake();
+            }
+            return true;
         }
+        false
     }
 
     /// Aborts every handler still running, and drops them.
     pub(crate) fn abort_all(&mut self) -> usize {
-        let n = self.running.len();
-        for (_, handle) in self.running.drain() {
-            handle.abort();
-        }
+        let running = Pin::new(&self.runs).iter_pin_ref().filter(|run| run.future.is_some()).count();
         self.runs = FuturesUnordered::new();
-        n
+        running
     }
 }
 
