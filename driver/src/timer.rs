@@ -41,7 +41,11 @@ impl<R: Runtime> DeadlineTimer<R> {
     /// every request makes tokio's timer wake its own thread through an eventfd each
     /// time (two more syscalls and a trip through epoll per request).
     pub(crate) fn poll(&mut self, runtime: &R, deadline: Option<Instant>, cx: &mut Context<'_>) -> Fired {
-        self.poll_at(runtime, deadline, Instant::now(), cx)
+        match deadline {
+            // Nothing can be due: no need to read the clock.
+            None => self.poll_armed(cx),
+            Some(_) => self.poll_at(runtime, deadline, Instant::now(), cx),
+        }
     }
 
     /// [`poll`](Self::poll) with the clock already read by the caller (once per round
@@ -61,6 +65,11 @@ impl<R: Runtime> DeadlineTimer<R> {
                 self.armed = Some((deadline, Box::pin(runtime.sleep_until(deadline))));
             }
         }
+        self.poll_armed(cx)
+    }
+
+    /// Polls the sleep already armed, if any.
+    fn poll_armed(&mut self, cx: &mut Context<'_>) -> Fired {
         let Some((_, sleep)) = &mut self.armed else { return Fired::No };
         if sleep.as_mut().poll(cx).is_pending() {
             return Fired::No;

@@ -3,7 +3,7 @@
 //! drive loop sees one interface: connect, transmit, poll for the next event.
 
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -100,7 +100,7 @@ impl<R: Runtime> Conn<R> {
     }
 
     /// Makes progress on sends and receives; returns the first event.
-    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+    pub(crate) fn poll_event(&mut self, now: Instant, cx: &mut Context<'_>) -> Poll<Event> {
         match self {
             #[cfg(feature = "zeromq")]
             Self::Zmq(conn) => conn.poll_event(cx).map(|event| match event {
@@ -108,7 +108,7 @@ impl<R: Runtime> Conn<R> {
                 zmq::Event::Refused(ids, error) => Event::Refused(ids, error.to_string()),
                 zmq::Event::Lost(error) => Event::Lost(error.to_string()),
             }),
-            Self::Wire(conn) => conn.poll_outcome(cx).map(|outcome| match outcome {
+            Self::Wire(conn) => conn.poll_outcome(now, cx).map(|outcome| match outcome {
                 WireOutcome::Message(frames) => Event::Reply(frames),
                 WireOutcome::Lost(why) => Event::Lost(why),
             }),

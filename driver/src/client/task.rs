@@ -210,7 +210,7 @@ impl<R: Runtime> Driver<R> {
         let mut progress = false;
         for _ in 0..BATCH {
             let Connection::Open(conn) = &mut self.connection else { break };
-            let Poll::Ready(event) = conn.poll_event(cx) else { break };
+            let Poll::Ready(event) = conn.poll_event(now, cx) else { break };
             progress = true;
             match event {
                 Event::Reply(frames) => self.core.handle_reply(now, &frames),

@@ -131,9 +131,10 @@ impl<R: Runtime> WireConn<R> {
             if let Some(why) = self.lost.take() {
                 return Poll::Ready(Err(ConnectError::new(ConnectErrorKind::Handshake, why)));
             }
+            let now = Instant::now();
             let mut progress = self.poll_flush(cx);
-            progress |= self.poll_read(cx);
-            progress |= self.poll_timer(cx);
+            progress |= self.poll_read(now, cx);
+            progress |= self.poll_timer(now, cx);
             if !progress {
                 return Poll::Pending;
             }
@@ -146,8 +147,9 @@ impl<R: Runtime> WireConn<R> {
     }
 
     /// Makes progress on writes, reads and the heartbeat timer; returns the first
-    /// message, or that the connection is over.
-    pub(crate) fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<WireOutcome> {
+    /// message, or that the connection is over. `now` is the drive loop's reading of
+    /// the clock for this round.
+    pub(crate) fn poll_outcome(&mut self, now: Instant, cx: &mut Context<'_>) -> Poll<WireOutcome> {
         loop {
             match self.wire.poll_event() {
                 Some(WireEvent::Message(frames)) => return Poll::Ready(WireOutcome::Message(frames)),
@@ -162,8 +164,8 @@ impl<R: Runtime> WireConn<R> {
                 return Poll::Ready(WireOutcome::Lost(why));
             }
             let mut progress = self.poll_flush(cx);
-            progress |= self.poll_read(cx);
-            progress |= self.poll_timer(cx);
+            progress |= self.poll_read(now, cx);
+            progress |= self.poll_timer(now, cx);
             if !progress {
                 return Poll::Pending;
             }
@@ -200,7 +202,7 @@ impl<R: Runtime> WireConn<R> {
     }
 
     /// Reads what arrived into the state machine. Returns whether anything moved.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_read(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
         if self.lost.is_some() || self.wire.is_closed() {
             return false;
         }
@@ -210,7 +212,7 @@ impl<R: Runtime> WireConn<R> {
                 true
             }
             Poll::Ready(Ok(n)) => {
-                self.wire.handle_input(Instant::now(), &self.read_buf[..n]);
+                self.wire.handle_input(now, &self.read_buf[..n]);
                 true
             }
             Poll::Ready(Err(error)) => {
@@ -223,8 +225,8 @@ impl<R: Runtime> WireConn<R> {
 
     /// Keeps one sleep armed for the state machine's next deadline (handshake timeout,
     /// heartbeat); fires it when due. Returns whether anything moved.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        match self.timer.poll(&self.runtime, self.wire.poll_timeout(), cx) {
+    fn poll_timer(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
+        match self.timer.poll_at(&self.runtime, self.wire.poll_timeout(), now, cx) {
             Fired::No => false,
             Fired::Woken => true,
             Fired::Due(now) => {
