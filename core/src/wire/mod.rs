@@ -10,7 +10,9 @@
 //!   header, before anything is buffered:** per message (`max_message_size`, all frames
 //!   together) and frames per message (`max_frames`). Nothing is reserved from a length
 //!   the peer declared: the input buffer only ever holds bytes that arrived, at most one
-//!   frame's worth.
+//!   frame's worth. Frames that arrive whole are parsed straight from the bytes handed
+//!   in, each message's frames copied once into one allocation of its own (so a message
+//!   kept for a while pins nothing else).
 //! - **Commands:** PING is answered with PONG echoing its context; PONG and unknown
 //!   commands are noted and ignored (as libzmq does); ERROR ends the connection.
 //! - **Heartbeats** (optional): a PING every `interval`; the peer is lost when nothing
