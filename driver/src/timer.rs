@@ -23,11 +23,14 @@ pub(crate) enum Fired {
 pub(crate) struct DeadlineTimer<R: Runtime> {
     /// The armed sleep and the instant it was armed for (at or before the deadline).
     armed: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    /// The armed sleep was polled, pending, during this poll of the task: it will wake
+    /// the task when it fires, so polling it again before then only repeats the work.
+    waiting: bool,
 }
 
 impl<R: Runtime> Default for DeadlineTimer<R> {
     fn default() -> Self {
-        Self { armed: None }
+        Self { armed: None, waiting: false }
     }
 }
 
@@ -63,15 +66,27 @@ impl<R: Runtime> DeadlineTimer<R> {
             }
             if self.armed.as_ref().is_none_or(|(at, _)| *at > deadline) {
                 self.armed = Some((deadline, Box::pin(runtime.sleep_until(deadline))));
+                self.waiting = false;
             }
         }
         self.poll_armed(cx)
     }
 
-    /// Polls the sleep already armed, if any.
+    /// A new poll of the task that owns the timer has begun: its sleep may have fired
+    /// since, so the next poll looks again. Call it first thing in every poll of the task.
+    pub(crate) fn new_task_poll(&mut self) {
+        self.waiting = false;
+    }
+
+    /// Polls the sleep already armed, if any (unless it was already found pending in
+    /// this poll of the task).
     fn poll_armed(&mut self, cx: &mut Context<'_>) -> Fired {
         let Some((_, sleep)) = &mut self.armed else { return Fired::No };
+        if self.waiting {
+            return Fired::No;
+        }
         if sleep.as_mut().poll(cx).is_pending() {
+            self.waiting = true;
             return Fired::No;
         }
         self.armed = None;

@@ -120,6 +120,29 @@ async fn the_servers_refusals_are_typed_errors_counted_apart_and_raw_requests_ke
     assert_eq!(json["rejected"], 4, "stats serialize: {json}");
 }
 
+/// The driver keeps one timer armed no later than the core's next deadline and leaves
+/// it armed when that deadline moves later (a request finished or was dropped): the
+/// early wake-up must re-arm it for the deadline that remains, or the later request
+/// would wait forever on a server that never answers.
+#[tokio::test]
+async fn a_request_times_out_after_an_earlier_deadline_went_away() {
+    let server = ZmqRsServer::router(TCP_ANY, true).await;
+    let channel = Channel::connect(server.endpoint(), ChannelConfig::pipelined(4)).unwrap();
+    let once = |ms| RequestOptions::default().timeout(Duration::from_millis(ms)).tries(1);
+    let early = channel.request_with::<_, Value>(&ping(1), once(150));
+    let late = channel.request_with::<_, Value>(&ping(2), once(600));
+    within(LIMIT, "both sent", channel.wait_for_stats(|s| s.transmitted == 2)).await;
+    // The timer is armed for the early deadline; dropping the request moves the core's
+    // next deadline later.
+    drop(early);
+    within(LIMIT, "early cancelled", channel.wait_for_stats(|s| s.cancelled == 1)).await;
+    // Its deadline is at most 600 ms away; left unarmed, the driver would next wake
+    // for something else, seconds later (a hang, but for that).
+    let result = within(Duration::from_secs(3), "the late request times out near its deadline", late).await;
+    assert_eq!(result.unwrap_err(), Error::Request(RequestError::TimedOut { attempts: 1 }));
+    assert_eq!(channel.stats().timed_out, 1);
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -99,6 +99,15 @@ impl<R: Runtime> Conn<R> {
         }
     }
 
+    /// A new poll of the driver task has begun (see [`WireConn::new_task_poll`]).
+    pub(crate) fn new_task_poll(&mut self) {
+        match self {
+            #[cfg(feature = "zeromq")]
+            Self::Zmq(_) => {}
+            Self::Wire(conn) => conn.new_task_poll(),
+        }
+    }
+
     /// Makes progress on sends and receives; returns the first event.
     pub(crate) fn poll_event(&mut self, now: Instant, cx: &mut Context<'_>) -> Poll<Event> {
         match self {

@@ -110,6 +110,12 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Sources found pending in an earlier round of this poll are not polled again
+        // in later rounds (they wake the task); a new poll looks at each again.
+        self.timer.new_task_poll();
+        if let Connection::Open(conn) = &mut self.connection {
+            conn.new_task_poll();
+        }
         for _ in 0..BUDGET {
             // Inputs from each source per round, so none starves the others; the clock
             // is read once per round.

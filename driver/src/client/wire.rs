@@ -65,6 +65,9 @@ pub(crate) struct WireConn<R: Runtime> {
     read_buf: Box<[u8]>,
     /// Armed for the state machine's next deadline (handshake, heartbeat).
     timer: DeadlineTimer<R>,
+    /// A read was pending during this poll of the task: the stream wakes the task when
+    /// bytes arrive, so reading again before then only repeats the work.
+    read_waiting: bool,
     /// Set once the stream failed or the peer ended the connection.
     lost: Option<String>,
 }
@@ -98,6 +101,7 @@ pub(crate) fn connect<R: Runtime>(
             writing: None,
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             timer: DeadlineTimer::default(),
+            read_waiting: false,
             lost: None,
         };
         future::poll_fn(|cx| conn.poll_handshake(cx)).await?;
@@ -114,6 +118,7 @@ fn io_error(address: &Address, error: &io::Error) -> ConnectError {
 impl<R: Runtime> WireConn<R> {
     /// The handshake: ready once the peer's READY is accepted.
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        self.new_task_poll();
         loop {
             match self.wire.poll_event() {
                 Some(WireEvent::Ready { .. }) => return Poll::Ready(Ok(())),
@@ -139,6 +144,13 @@ impl<R: Runtime> WireConn<R> {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// A new poll of the task that drives the connection has begun: look at the stream
+    /// and the timer again. Call it first thing in every poll of that task.
+    pub(crate) fn new_task_poll(&mut self) {
+        self.read_waiting = false;
+        self.timer.new_task_poll();
     }
 
     /// Queues a message for the peer.
@@ -203,7 +215,7 @@ impl<R: Runtime> WireConn<R> {
 
     /// Reads what arrived into the state machine. Returns whether anything moved.
     fn poll_read(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
-        if self.lost.is_some() || self.wire.is_closed() {
+        if self.read_waiting || self.lost.is_some() || self.wire.is_closed() {
             return false;
         }
         match Pin::new(&mut self.stream).poll_read(cx, &mut self.read_buf) {
@@ -219,7 +231,10 @@ impl<R: Runtime> WireConn<R> {
                 self.lost = Some(format!("read failed: {error}"));
                 true
             }
-            Poll::Pending => false,
+            Poll::Pending => {
+                self.read_waiting = true;
+                false
+            }
         }
     }
 

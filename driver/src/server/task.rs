@@ -110,6 +110,12 @@ where
     S: Future<Output = ()> + Send,
 {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Timers found pending in an earlier round of this poll are not polled again in
+        // later rounds (they wake the task); a new poll looks at each again.
+        self.timer.new_task_poll();
+        if let Some(ServerSocket::Wire(wire)) = &mut self.socket {
+            wire.new_task_poll();
+        }
         for _ in 0..BUDGET {
             let mut progress = self.poll_shutdown(cx);
             progress |= self.poll_wire(cx);
@@ -413,6 +419,7 @@ where
             Some(ServerSocket::Wire(mut wire)) => {
                 wire.close();
                 let flushed = future::poll_fn(|cx| {
+                    wire.new_task_poll();
                     wire.poll_io(cx);
                     wire.flush();
                     if wire.is_closed() { Poll::Ready(()) } else { Poll::Pending }

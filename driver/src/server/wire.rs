@@ -144,6 +144,12 @@ impl<R: Runtime> WireSocket<R> {
         Ok((socket, resolved))
     }
 
+    /// A new poll of the task that drives the socket has begun: look at its timer again.
+    /// Call it first thing in every poll of that task.
+    pub(crate) fn new_task_poll(&mut self) {
+        self.timer.new_task_poll();
+    }
+
     /// Makes progress on accepts, reads, writes in progress and timers. Returns whether
     /// anything moved. New output waits for [`flush`](Self::flush), so that replies
     /// produced in one round leave together.
