@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod hash;
 pub mod server;
 pub mod time;
 pub mod wire;

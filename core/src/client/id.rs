@@ -1,7 +1,6 @@
 //! Request ids: a counter, never derived from the payload.
 
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::{Bytes, BytesMut};
 
@@ -52,26 +51,3 @@ impl fmt::Display for RequestId {
         write!(f, "#{}", self.0)
     }
 }
-
-/// Hashes sequential ids with one multiply (Fibonacci hashing): deterministic, fast,
-/// and well spread for a counter.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-pub(crate) type BuildIdHasher = BuildHasherDefault<IdHasher>;

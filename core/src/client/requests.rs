@@ -11,7 +11,8 @@ use bytes::Bytes;
 
 use super::config::ResolvedOptions;
 use super::deadlines::Deadlines;
-use super::id::{BuildIdHasher, RequestId};
+use super::id::RequestId;
+use crate::hash::BuildIdHasher;
 
 /// Where an accepted request stands, and what its deadline means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 //! explicit stack: it finds where the first value ends (so trailing bytes can be
 //! refused), bounds the nesting depth (so decoding can never overflow the stack), and
 //! proves that every declared length is backed by bytes that exist (so no decoder
-//! allocates for a length the input cannot hold). It allocates nothing: its stack of
-//! `MAX_DEPTH` counters lives on the call stack.
+//! allocates for a length the input cannot hold). Its stack of counters lives on the call
+//! stack for the first few levels of nesting and allocates only for values nested deeper.
 
 use super::error::MsgpackError;
 
@@ -28,9 +28,8 @@ pub(crate) fn value_end_within(bytes: &[u8], start: usize, max_elements: u64) ->
     let mut elements: u64 = 0;
     // Items still to read in the innermost open container (the top level is one item).
     let mut pending: u64 = 1;
-    // `pending` of each enclosing container, innermost last: `stack[..depth]`.
-    let mut stack = [0u64; MAX_DEPTH];
-    let mut depth = 0;
+    // `pending` of each enclosing container, innermost last.
+    let mut stack = Stack::default();
     loop {
         let head = header(bytes, pos)?;
         elements += 1;
@@ -43,7 +42,7 @@ pub(crate) fn value_end_within(bytes: &[u8], start: usize, max_elements: u64) ->
             .filter(|&end| end <= bytes.len())
             .ok_or(MsgpackError::Truncated { offset: pos })?;
         pending -= 1;
-        if head.container && depth >= MAX_DEPTH {
+        if head.container && stack.len >= MAX_DEPTH {
             return Err(MsgpackError::TooDeep { limit: MAX_DEPTH });
         }
         if head.children > 0 {
@@ -52,17 +51,43 @@ pub(crate) fn value_end_within(bytes: &[u8], start: usize, max_elements: u64) ->
             if head.children > (bytes.len() - pos) as u64 {
                 return Err(MsgpackError::Truncated { offset: pos });
             }
-            // Only containers have children, and a container at `MAX_DEPTH` was refused.
-            stack[depth] = pending;
-            depth += 1;
+            stack.push(pending);
             pending = head.children;
         }
         while pending == 0 {
-            if depth == 0 {
-                return Ok(pos);
+            match stack.pop() {
+                Some(outer) => pending = outer,
+                None => return Ok(pos),
             }
-            depth -= 1;
-            pending = stack[depth];
+        }
+    }
+}
+
+/// The scanner's stack: the first [`Stack::INLINE`] levels in place (a request envelope
+/// and most loads need no more), deeper ones in a vector.
+#[derive(Default)]
+struct Stack {
+    inline: [u64; Stack::INLINE],
+    deeper: Vec<u64>,
+    len: usize,
+}
+
+impl Stack {
+    const INLINE: usize = 8;
+
+    fn push(&mut self, pending: u64) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = pending,
+            None => self.deeper.push(pending),
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<u64> {
+        self.len = self.len.checked_sub(1)?;
+        match self.inline.get(self.len) {
+            Some(&pending) => Some(pending),
+            None => self.deeper.pop(),
         }
     }
 }

@@ -67,6 +67,7 @@ where
         shutdown_seen: false,
         stats: DriverStats::default(),
         live,
+        unpublished: false,
         failure: None,
     };
     task.drain();
@@ -99,6 +100,8 @@ struct ServerTask<R: Runtime, H: Handler, S> {
     shutdown_seen: bool,
     stats: DriverStats,
     live: StatsHandle,
+    /// The counters changed since they were last published.
+    unpublished: bool,
     /// Set when the task must end with an error.
     failure: Option<ServeError>,
 }
@@ -116,9 +119,10 @@ where
         if let Some(ServerSocket::Wire(wire)) = &mut self.socket {
             wire.new_task_poll();
         }
+        // Once per poll: the shutdown future wakes the task when it completes.
+        self.poll_shutdown(cx);
         for _ in 0..BUDGET {
-            let mut progress = self.poll_shutdown(cx);
-            progress |= self.poll_wire(cx);
+            let mut progress = self.poll_wire(cx);
             progress |= self.poll_outcomes(cx);
             progress |= self.poll_timer(cx);
             progress |= self.poll_pause(cx);
@@ -126,14 +130,17 @@ where
             progress |= self.poll_sends(cx);
             progress |= self.poll_receive(cx);
             if self.failure.is_some() || (self.core.is_drained() && self.outbox.is_empty() && !self.sending()) {
+                self.publish_changes();
                 return Poll::Ready(());
             }
             if !progress {
                 self.flush_wire();
+                self.publish_changes();
                 return Poll::Pending;
             }
         }
         self.flush_wire();
+        self.publish_changes();
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -394,8 +401,16 @@ where
         self.publish();
     }
 
-    fn publish(&self) {
-        self.live.set(ServeReport { core: *self.core.stats(), driver: self.driver_stats() });
+    /// Notes that the counters changed; they are published once, at the end of the poll.
+    fn publish(&mut self) {
+        self.unpublished = true;
+    }
+
+    /// Publishes the counters if they changed during this poll.
+    fn publish_changes(&mut self) {
+        if std::mem::take(&mut self.unpublished) {
+            self.live.set(ServeReport { core: *self.core.stats(), driver: self.driver_stats() });
+        }
     }
 
     /// The driver's counters, with our wire's.

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::task::{ArcWake, AtomicWaker};
+use reqchan_core::hash::BuildIdHasher;
 use reqchan_core::wire::{PeerId, RouteError, Router, RouterConfig, RouterEvent, WireError};
 
 use super::{DriverEvent, DriverStats};
@@ -93,7 +94,7 @@ pub(crate) struct WireSocket<R: Runtime> {
     /// The Unix socket file we created (removed when the listener closes).
     ipc_path: Option<PathBuf>,
     router: Router,
-    peers: HashMap<PeerId, PeerIo<R>>,
+    peers: HashMap<PeerId, PeerIo<R>, BuildIdHasher>,
     ready: Arc<ReadySet>,
     read_buf: Box<[u8]>,
     timer: DeadlineTimer<R>,
@@ -102,6 +103,9 @@ pub(crate) struct WireSocket<R: Runtime> {
     /// Events for the sink, oldest first.
     events: VecDeque<DriverEvent>,
     accept_pause: Option<Pin<Box<R::Sleep>>>,
+    /// An accept was pending during this poll of the task: the listener wakes the task
+    /// when a connection comes, so accepting again before then only repeats the work.
+    accept_waiting: bool,
     accept_backoff: Duration,
     log_window: (Instant, u32),
     counters: WireCounters,
@@ -130,13 +134,14 @@ impl<R: Runtime> WireSocket<R> {
             listener: Some(listener),
             ipc_path,
             router: Router::new(config),
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             ready: Arc::default(),
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             timer: DeadlineTimer::default(),
             inbox: VecDeque::new(),
             events: VecDeque::new(),
             accept_pause: None,
+            accept_waiting: false,
             accept_backoff: ACCEPT_PAUSE_MIN,
             log_window: (Instant::now(), 0),
             counters: WireCounters::default(),
@@ -144,10 +149,12 @@ impl<R: Runtime> WireSocket<R> {
         Ok((socket, resolved))
     }
 
-    /// A new poll of the task that drives the socket has begun: look at its timer again.
+    /// A new poll of the task that drives the socket has begun: look at its timer and
+    /// its listener again.
     /// Call it first thing in every poll of that task.
     pub(crate) fn new_task_poll(&mut self) {
         self.timer.new_task_poll();
+        self.accept_waiting = false;
     }
 
     /// Makes progress on accepts, reads, writes in progress and timers. Returns whether
@@ -235,8 +242,14 @@ impl<R: Runtime> WireSocket<R> {
         let mut progress = false;
         for _ in 0..ACCEPTS_PER_TURN {
             let Some(listener) = &mut self.listener else { return progress };
+            if self.accept_waiting {
+                return progress;
+            }
             match self.runtime.poll_accept(listener, cx) {
-                Poll::Pending => return progress,
+                Poll::Pending => {
+                    self.accept_waiting = true;
+                    return progress;
+                }
                 Poll::Ready(Ok(stream)) => {
                     progress = true;
                     self.accept_backoff = ACCEPT_PAUSE_MIN;
