@@ -377,6 +377,7 @@ impl Connection {
         // The copy of the message being parsed, and where it starts in `bytes`.
         let mut copy: Option<(Bytes, usize)> = None;
         while self.state != State::Closed {
+            // A frame may not carry more than what is left of the message's allowance.
             let room = self.config.max_message_size - self.part_bytes;
             let Some(header) = frame::header(&bytes[at..], room).map_err(|e| self.frame_error(e))? else {
                 break;
