@@ -19,6 +19,7 @@ use futures::{FutureExt, StreamExt};
 use reqchan_core::client::{
     Client, Completion, ConnectError, ConnectReason, RequestError, RequestId, RequestOptions, SocketAction, SubmitError,
 };
+use reqchan_core::hash::BuildIdHasher;
 
 use super::error::Error;
 use super::socket::{self, Conn, ConnectSettings, Event};
@@ -70,7 +71,8 @@ pub(crate) struct Driver<R: Runtime> {
     connection: Connection<R>,
     timer: DeadlineTimer<R>,
     /// By token: cancels name a token, and completions carry it back as their tag.
-    waiters: HashMap<u64, Waiter>,
+    /// (Tokens are a counter of ours, so the id hasher serves.)
+    waiters: HashMap<u64, Waiter, BuildIdHasher>,
     done: Vec<Completion>,
     shared: Arc<Shared>,
     /// Last, so it drops after the socket and announces `Closed` only once it is gone.
@@ -94,7 +96,7 @@ impl<R: Runtime> Driver<R> {
             commands,
             connection: Connection::Idle,
             timer: DeadlineTimer::default(),
-            waiters: HashMap::new(),
+            waiters: HashMap::default(),
             done: Vec::new(),
             _guard: DriverGuard::new(Arc::clone(&shared)),
             shared,
