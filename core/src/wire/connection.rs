@@ -341,8 +341,7 @@ impl Connection {
     /// needs; returns the bytes left (none if the frame is still incomplete).
     fn complete_buffered<'a>(&mut self, now: Instant, mut bytes: &'a [u8]) -> Result<&'a [u8], WireError> {
         loop {
-            let room = self.config.max_message_size - self.part_bytes;
-            let missing = match frame::header(&self.input, room).map_err(|e| self.frame_error(e))? {
+            let missing = match self.header(&self.input)? {
                 Some(header) if self.input.len() - header.len == header.size => {
                     self.input.advance(header.len);
                     let body = if header.size >= TAKE_BUFFER {
@@ -377,11 +376,7 @@ impl Connection {
         // The copy of the message being parsed, and where it starts in `bytes`.
         let mut copy: Option<(Bytes, usize)> = None;
         while self.state != State::Closed {
-            // A frame may not carry more than what is left of the message's allowance.
-            let room = self.config.max_message_size - self.part_bytes;
-            let Some(header) = frame::header(&bytes[at..], room).map_err(|e| self.frame_error(e))? else {
-                break;
-            };
+            let Some(header) = self.header(&bytes[at..])? else { break };
             let start = at + header.len;
             if bytes.len() - start < header.size {
                 break;
@@ -406,6 +401,13 @@ impl Connection {
 
     fn frame(&mut self, now: Instant, header: frame::Header, body: Bytes) -> Result<(), WireError> {
         if header.command { self.command(now, &body) } else { self.message_frame(body, header.more) }
+    }
+
+    /// The header of the frame at the front of `input`, checked against the limits: a
+    /// frame may not carry more than what is left of its message's allowance.
+    fn header(&self, input: &[u8]) -> Result<Option<frame::Header>, WireError> {
+        let room = self.config.max_message_size - self.part_bytes;
+        frame::header(input, room).map_err(|e| self.frame_error(e))
     }
 
     /// A frame too large for what is left of the message is a message too large.
