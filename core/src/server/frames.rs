@@ -41,20 +41,18 @@ pub(crate) fn split(framing: Framing, mut frames: Vec<Bytes>, max_message_size: 
         }
     };
     let count = frames.len() - body_at;
-    if size > max_message_size || count != 1 {
-        frames.truncate(body_at);
-        let envelope = if body_at == 0 { Vec::new() } else { frames };
-        let reason = match size > max_message_size {
-            true => RejectReason::TooLarge { size, limit: max_message_size },
-            false => RejectReason::PayloadFrames { count },
-        };
-        return Split::Reject { envelope, reason };
-    }
-    // Exactly one payload frame, last: the envelope keeps the vector (and its room for
-    // the reply's body), no second allocation.
-    let payload = frames.pop().expect("one payload frame");
+    // Exactly one payload frame, last, within the limit: taken off the end, so the
+    // envelope keeps the vector (and its room for the reply's body), no second allocation.
+    let payload = if size <= max_message_size && count == 1 { frames.pop() } else { None };
+    frames.truncate(body_at);
     let envelope = if body_at == 0 { Vec::new() } else { frames };
-    Split::Ok { envelope, payload }
+    match payload {
+        Some(payload) => Split::Ok { envelope, payload },
+        None if size > max_message_size => {
+            Split::Reject { envelope, reason: RejectReason::TooLarge { size, limit: max_message_size } }
+        }
+        None => Split::Reject { envelope, reason: RejectReason::PayloadFrames { count } },
+    }
 }
 
 #[cfg(test)]
