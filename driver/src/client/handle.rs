@@ -428,9 +428,9 @@ impl Future for ResponseFuture {
                 }
             }
             (State::Failed(error), _) => Err(error),
-            (State::Aes(_), _) => unreachable!("an aes request returns from its own arm"),
-            // Polled again after it resolved.
-            (State::Done, _) => Err(Error::Request(RequestError::Closed)),
+            // Polled again after it resolved. (An aes request resolves in its own arm
+            // above, so it never reaches this match.)
+            (State::Done | State::Aes(_), _) => Err(Error::Request(RequestError::Closed)),
         })
     }
 }
