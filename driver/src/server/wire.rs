@@ -150,8 +150,7 @@ impl<R: Runtime> WireSocket<R> {
     }
 
     /// A new poll of the task that drives the socket has begun: look at its timer and
-    /// its listener again.
-    /// Call it first thing in every poll of that task.
+    /// its listener again. Call it first thing in every poll of that task.
     pub(crate) fn new_task_poll(&mut self) {
         self.timer.new_task_poll();
         self.accept_waiting = false;
